@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OrgConfig(AppConfig):
+    name = "omniservice.org"
+    label = "org"
+    verbose_name = _("Organisation")
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from omniservice.org.roles import ensure_role_groups
+
+        post_migrate.connect(ensure_role_groups, sender=self)

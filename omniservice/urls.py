@@ -1,0 +1,34 @@
+"""The composition root: the only module (with settings) that knows every app."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from customers.api import CustomerViewSet, EventBatchView
+from omniservice import health, views
+from omniservice.org.api import StoreListView
+
+router = SimpleRouter(trailing_slash=True)
+router.register("customers", CustomerViewSet, basename="customer")
+
+api_v1 = [
+    path("", include(router.urls)),
+    path("events/", EventBatchView.as_view(), name="event-batch"),
+    path("stores/", StoreListView.as_view(), name="store-list"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+handler404 = "omniservice.views.not_found"
+handler500 = "omniservice.views.server_error"

@@ -1,0 +1,93 @@
+"""factory-boy factories shared by every test module."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from customers.models import Customer, CustomerEvent, EventKind, Identity, IdentityKind
+from omniservice.org.models import Role, StaffProfile, Store, Team
+from omniservice.org.services import sync_role_group
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+
+    code = factory.Sequence(lambda n: f"store-{n}")
+    name = factory.Sequence(lambda n: f"门店 {n}")
+    name_en = factory.Sequence(lambda n: f"Store {n}")
+    city = "上海"
+    timezone = "Asia/Shanghai"
+    opening_hours = factory.LazyFunction(lambda: {"mon": [["10:00", "22:00"]]})
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    slug = factory.Sequence(lambda n: f"team-{n}")
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-only")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StaffProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffProfile
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(UserFactory)
+    role = Role.AGENT
+    display_name = factory.Sequence(lambda n: f"Agent {n}")
+
+    @factory.post_generation
+    def teams(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.teams.set(extracted)
+
+    @factory.post_generation
+    def role_group(obj, create, extracted, **kwargs):
+        if create:
+            sync_role_group(user=obj.user, role=obj.role)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    name = factory.Sequence(lambda n: f"Customer {n}")
+
+
+class IdentityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Identity
+
+    customer = factory.SubFactory(CustomerFactory)
+    kind = IdentityKind.EMAIL
+    value = factory.Sequence(lambda n: f"person{n}@example.com")
+
+
+class CustomerEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerEvent
+
+    customer = factory.SubFactory(CustomerFactory)
+    kind = EventKind.ORDER
+    source = "shop"
+    external_id = factory.Sequence(lambda n: f"order-{n}")
+    occurred_at = factory.LazyFunction(timezone.now)
