@@ -199,6 +199,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ContactChannelEnum": "customers.models.ContactChannel",
+        "IdentityKindEnum": "customers.models.IdentityKind",
+        "EventKindEnum": "customers.models.EventKind",
+        "ValueTierEnum": "customers.models.ValueTier",
+    },
 }
 
 # --- logging --------------------------------------------------------------------------

@@ -6,3 +6,6 @@ class ApiConfig(AppConfig):
     name = "omniservice.api"
     label = "api"
     verbose_name = _("Partner API")
+
+    def ready(self) -> None:
+        from omniservice.api import schema  # noqa: F401 - registers the OpenAPI extension

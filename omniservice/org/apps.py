@@ -12,4 +12,6 @@ class OrgConfig(AppConfig):
 
         from omniservice.org.roles import ensure_role_groups
 
-        post_migrate.connect(ensure_role_groups, sender=self)
+        # Not limited to this app: the permissions of the apps above the kernel exist only
+        # once their own post_migrate ran, so the groups are refreshed after each app.
+        post_migrate.connect(ensure_role_groups, dispatch_uid="org.ensure_role_groups")

@@ -1,0 +1,58 @@
+# omniservice: `make run` for the embedded quick start, `make test` for the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run install test lint messages migrate seed worker beat serve clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+messages: install
+	cd $(CURDIR) && $(PY) manage.py compilemessages --ignore '.venv/*' --verbosity 0
+
+migrate: install
+	$(PY) manage.py migrate --no-input --verbosity 1
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+# The embedded quick start: SQLite under var/, in-memory channel layer, in-process Celery.
+run: messages seed
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	@echo ""
+	@echo "omniservice is starting on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, /readyz)"
+	DEBUG=$${DEBUG:-true} $(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+
+# Production-style server (no reload): several workers behind a proxy.
+serve: messages
+	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_WORKERS:-2} --no-access-log --proxy-headers
+
+worker: install
+	$(BIN)/celery -A omniservice worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}
+
+beat: install
+	$(BIN)/celery -A omniservice beat --loglevel INFO
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(PY) manage.py makemigrations --check --dry-run --verbosity 0
+
+test: messages lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
