@@ -1,5 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
+from customers import services
 from customers.models import (
     Consent,
     ConsentLog,
@@ -67,6 +70,49 @@ class MergeSuggestionAdmin(admin.ModelAdmin):
     list_display = ("customer_a", "customer_b", "evidence", "status", "created_at")
     list_filter = ("status",)
     raw_id_fields = ("customer_a", "customer_b")
+    readonly_fields = (
+        "customer_a",
+        "customer_b",
+        "evidence",
+        "status",
+        "created_at",
+        "resolved_at",
+        "resolved_by",
+    )
+    list_select_related = ("customer_a", "customer_b")
+    actions = ["merge_pairs", "dismiss_pairs"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Merge: keep the older customer"), permissions=["merge"])
+    def merge_pairs(self, request, queryset):
+        actor = f"user:{request.user.get_username()}"
+        done = 0
+        for suggestion in queryset.filter(status="open"):
+            try:
+                services.merge_customers(
+                    source_id=suggestion.customer_b_id,
+                    target_id=suggestion.customer_a_id,
+                    actor=actor,
+                    reason=str(_("Merge suggestion accepted in the admin")),
+                )
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.WARNING)
+        self.message_user(request, _("%(count)d customers merged.") % {"count": done})
+
+    @admin.action(description=_("Dismiss: they are different people"), permissions=["change"])
+    def dismiss_pairs(self, request, queryset):
+        actor = f"user:{request.user.get_username()}"
+        done = 0
+        for suggestion in queryset.filter(status="open"):
+            services.dismiss_merge_suggestion(suggestion=suggestion, actor=actor)
+            done += 1
+        self.message_user(request, _("%(count)d suggestions dismissed.") % {"count": done})
+
+    def has_merge_permission(self, request):
+        return request.user.has_perm("customers.merge_customer")
 
 
 @admin.register(CustomerMerge)

@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
 from rest_framework import filters, serializers, status
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -209,12 +210,23 @@ LOOKUP_PARAMETERS = [
 # --- views ------------------------------------------------------------------------------
 
 
+class TieBreakingOrderingFilter(filters.OrderingFilter):
+    """The requested ordering, then the id: cursor pages must not skip or repeat customers
+    sharing a value (a batch gives many customers one ``updated_at``)."""
+
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> list[str] | None:
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering or any(term.lstrip("-") in {"id", "pk"} for term in ordering):
+            return ordering
+        return [*ordering, "-id" if ordering[0].startswith("-") else "id"]
+
+
 class CustomerViewSet(ApiGenericViewSet):
     """Customers: the one record per real person, with identities and consents."""
 
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
-    filter_backends = [*ApiGenericViewSet.filter_backends, filters.OrderingFilter]
+    filter_backends = [*ApiGenericViewSet.filter_backends, TieBreakingOrderingFilter]
     ordering_fields = ["id", "updated_at"]
     ordering = ["-id"]
     lookup_field = "public_id"
@@ -336,7 +348,9 @@ class CustomerViewSet(ApiGenericViewSet):
         return Response(CustomerSerializer(customer).data)
 
     @extend_schema(responses={200: EventSerializer(many=True)})
-    @action(detail=True, methods=["get"], pagination_class=TimelinePagination)
+    # No filter backends: CursorPagination would otherwise take the customer list's
+    # OrderingFilter ordering (-id, or ?ordering=updated_at, a field events lack).
+    @action(detail=True, methods=["get"], pagination_class=TimelinePagination, filter_backends=[])
     def timeline(self, request: Request, id: str) -> Response:
         customer = self._customer()
         if customer.status == CustomerStatus.MERGED:
@@ -358,6 +372,7 @@ class EventBatchView(ApiView):
     """Push a batch of timeline events; one result per item, idempotent per source id."""
 
     scopes = {"post": "events:write"}
+    parser_classes = [JSONParser]  # a form or multipart body is refused with 415
 
     @extend_schema(
         request=inline_serializer(

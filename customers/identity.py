@@ -16,7 +16,7 @@ from omniservice.errors import DomainError
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 WHATSAPP_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\s]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\s]")
 MAX_VALUE_LENGTH = 255
 MAX_IDENTITIES_PER_CLAIM = 20
 
@@ -41,6 +41,7 @@ KIND_PRIORITY = {
         ]
     )
 }
+IDENTITY_KINDS = frozenset(IdentityKind.values)  # Choices.values builds a new list per call
 ALWAYS_STRONG = frozenset({IdentityKind.MEMBER_NO})
 STRONG_WHEN_VERIFIED = frozenset({IdentityKind.PHONE, IdentityKind.EMAIL})
 
@@ -83,7 +84,7 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
 
 def normalize_email(raw: str) -> str:
     value = raw.strip().casefold()
-    if len(value) > 254 or not EMAIL_PATTERN.match(value):
+    if len(value) > 254 or CONTROL_CHARS.search(value) or not EMAIL_PATTERN.match(value):
         raise InvalidIdentity(
             _("%(value)s is not an email address."), code="invalid_email", params={"value": raw}
         )
@@ -92,7 +93,7 @@ def normalize_email(raw: str) -> str:
 
 def normalize_value(kind: str, raw: Any) -> str:
     """The canonical form of an identifier, or InvalidIdentity saying why not."""
-    if kind not in IdentityKind.values:
+    if not isinstance(kind, str) or kind not in IDENTITY_KINDS:
         raise InvalidIdentity(
             _("Unknown identity kind %(kind)s."),
             code="unknown_identity_kind",

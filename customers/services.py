@@ -342,13 +342,14 @@ def _resolve_once(
     new_claims = [c for c in claims if c.key not in rows]
     if new_claims:
         _add_identities(target, new_claims, source=source)
+    now_on_target = {target.pk, *resolution.merged_ids}  # rows read before the merges
     to_verify = [
         rows[c.key]["id"]
         for c in claims
         if c.key in rows
         and c.verified
         and not rows[c.key]["verified"]
-        and rows[c.key]["customer_id"] == target.pk
+        and rows[c.key]["customer_id"] in now_on_target
     ]
     if to_verify:
         Identity.objects.filter(pk__in=to_verify).update(verified=True)

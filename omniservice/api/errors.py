@@ -45,6 +45,24 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+def _single_code(codes: Any) -> str:
+    """The one specific code of a validation error (e.g. invalid_phone), else "invalid"."""
+    leaves: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        else:
+            leaves.add(str(node))
+
+    walk(codes)
+    return leaves.pop() if len(leaves) == 1 else "invalid"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         set_rollback()
@@ -72,7 +90,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         detail = _flatten(exc.detail)
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
-        body = error_body("invalid", _("The request has invalid fields."), fields)
+        body = error_body(
+            _single_code(exc.get_codes()), _("The request has invalid fields."), fields
+        )
         return Response(body, status=exc.status_code, headers=headers)
 
     code = next((c for cls, c in _CODES if isinstance(exc, cls)), None)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +24,7 @@ from omniservice.api.models import IdempotencyRecord
 from omniservice.errors import ConflictError, DomainError
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
+RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 200
 
 
@@ -40,7 +43,7 @@ def _owner(request: Request) -> str:
 def _fingerprint(request: Request) -> str:
     digest = hashlib.sha256()
     digest.update(request.method.encode())
-    digest.update(request.path.encode())
+    digest.update(request.get_full_path().encode())
     digest.update(request.body if isinstance(request.body, bytes) else b"")
     return digest.hexdigest()
 
@@ -77,6 +80,14 @@ def claim_or_replay(request: Request) -> IdempotencyRecord | None:
     response = Response(record.response_body, status=record.response_status)
     response["Idempotent-Replayed"] = "true"
     raise IdempotentReplay(response)
+
+
+def purge_records(*, older_than: timedelta = RETENTION) -> int:
+    """Forget answers older than the retention window (clients retry within minutes)."""
+    deleted, _per_model = IdempotencyRecord.objects.filter(
+        created_at__lt=timezone.now() - older_than
+    ).delete()
+    return deleted
 
 
 def store_response(record: IdempotencyRecord, response: Response) -> None:

@@ -48,9 +48,12 @@ class HasScope(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
+        if not hasattr(view, request.method.lower()):
+            return True  # let the view answer 405 Method Not Allowed
         scope = required_scope(view, request)
-        if scope is None:  # authenticated-only endpoint (e.g. reference data)
-            return True
+        if scope is None:
+            # Deny by default: only views that say so are open to any authenticated client.
+            return bool(getattr(view, "any_authenticated_client", False))
         granted = scopes_of(request)
         if "*" in granted or scope in granted:
             return True

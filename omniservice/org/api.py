@@ -49,3 +49,4 @@ class StoreListView(ApiListView):
     pagination_class = StoreCursorPagination
     queryset = Store.objects.all()
     scopes: dict[str, str] = {}
+    any_authenticated_client = True

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from omniservice import realtime
-from omniservice.org.models import Presence, Role, StaffProfile, Store, Team
+from omniservice.org.models import Presence, Role, Skill, StaffProfile, Store, Team
 from omniservice.org.roles import ROLE_PERMISSIONS, group_name
 
 
@@ -23,6 +23,7 @@ def create_staff_member(
     display_name: str = "",
     email: str = "",
     teams: Iterable[Team] = (),
+    skills: Iterable[Skill] = (),
     home_store: Store | None = None,
     languages: list[str] | None = None,
     capacity: dict[str, int] | None = None,
@@ -42,6 +43,7 @@ def create_staff_member(
     profile.full_clean(exclude=["user"])
     profile.save()
     profile.teams.set(list(teams))
+    profile.skills.set(list(skills))
     sync_role_group(user=user, role=role)
     return profile
 

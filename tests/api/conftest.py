@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -26,4 +25,3 @@ def key_client(db) -> Callable[..., APIClient]:
         return api_client_for_key(raw)
 
     return make
-

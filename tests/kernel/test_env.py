@@ -23,8 +23,9 @@ def test_unreadable_secret_file_fails_loudly(monkeypatch, tmp_path):
         env_str("OMNI_TEST_SECRET")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("no", False),
-                                               ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("TRUE", True), ("no", False), ("0", False), ("", False)]
+)
 def test_env_bool_accepts_the_usual_spellings(monkeypatch, raw, expected):
     monkeypatch.setenv("OMNI_TEST_FLAG", raw)
     assert env_bool("OMNI_TEST_FLAG") is expected

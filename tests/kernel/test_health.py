@@ -22,8 +22,10 @@ def test_readyz_checks_the_database(client):
 def test_readyz_is_unavailable_when_redis_is_unreachable(client):
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable",
-                               "checks": {"database": "ok", "redis": "unreachable"}}
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "redis": "unreachable"},
+    }
 
 
 @pytest.mark.redis

@@ -22,8 +22,13 @@ def test_every_role_has_a_group_with_permissions():
 
 def test_staff_member_gets_exactly_the_group_of_their_role():
     team = TeamFactory()
-    profile = create_staff_member(username="li.na", password="a-long-demo-password",
-                                  role=Role.AGENT, teams=[team], languages=["zh-hans", "en"])
+    profile = create_staff_member(
+        username="li.na",
+        password="a-long-demo-password",
+        role=Role.AGENT,
+        teams=[team],
+        languages=["zh-hans", "en"],
+    )
     assert list(profile.user.groups.values_list("name", flat=True)) == [group_name(Role.AGENT)]
     assert profile.user.check_password("a-long-demo-password")
     change_role(profile=profile, role=Role.MANAGER)
@@ -46,8 +51,9 @@ def test_store_staff_without_home_store_is_refused():
 
 def test_store_staff_with_home_store_is_created():
     store = StoreFactory()
-    profile = create_staff_member(username="clerk", password=None, role=Role.STORE_STAFF,
-                                  home_store=store)
+    profile = create_staff_member(
+        username="clerk", password=None, role=Role.STORE_STAFF, home_store=store
+    )
     assert profile.home_store == store
 
 

@@ -42,10 +42,13 @@ def test_message_is_delivered_only_after_commit(django_capture_on_commit_callbac
 def test_rolled_back_transaction_leaves_no_message_and_no_effect(
     django_capture_on_commit_callbacks,
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.enqueue("test.effect", {"n": 2})
-            raise RuntimeError("business rule failed")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.enqueue("test.effect", {"n": 2})
+        raise RuntimeError("business rule failed")
     assert callbacks == []
     assert not OutboxMessage.objects.exists()
     assert delivered == []
@@ -72,7 +75,9 @@ def test_permanent_failure_gives_up_at_once(django_capture_on_commit_callbacks):
 
 def test_message_dies_after_the_last_attempt():
     message = OutboxMessage.objects.create(
-        topic="test.effect", payload={"mode": "fail"}, available_at=timezone.now(),
+        topic="test.effect",
+        payload={"mode": "fail"},
+        available_at=timezone.now(),
         attempts=services.MAX_ATTEMPTS - 1,
     )
     assert services.deliver(message.pk) == OutboxStatus.DEAD
@@ -88,10 +93,13 @@ def test_dedupe_key_records_an_effect_once(django_capture_on_commit_callbacks):
 
 
 def test_broker_outage_loses_nothing_the_sweeper_delivers(django_capture_on_commit_callbacks):
-    with mock.patch.object(deliver_outbox_message, "apply_async",
-                           side_effect=ConnectionError("redis down")):
-        with django_capture_on_commit_callbacks(execute=True):
-            message = services.enqueue("test.effect", {"n": 4})
+    with (
+        mock.patch.object(
+            deliver_outbox_message, "apply_async", side_effect=ConnectionError("redis down")
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        message = services.enqueue("test.effect", {"n": 4})
     message.refresh_from_db()
     assert message.status == OutboxStatus.PENDING
     assert delivered == []
@@ -102,16 +110,20 @@ def test_broker_outage_loses_nothing_the_sweeper_delivers(django_capture_on_comm
 
 
 def test_a_claimed_message_cannot_be_claimed_twice():
-    message = OutboxMessage.objects.create(topic="test.effect", payload={},
-                                           available_at=timezone.now())
+    message = OutboxMessage.objects.create(
+        topic="test.effect", payload={}, available_at=timezone.now()
+    )
     assert services.claim(message.pk) is not None
     assert services.claim(message.pk) is None
 
 
 def test_sweeper_releases_the_lock_of_a_dead_worker():
     message = OutboxMessage.objects.create(
-        topic="test.effect", payload={"n": 5}, available_at=timezone.now(),
-        status=OutboxStatus.PROCESSING, locked_until=timezone.now() - timedelta(seconds=1),
+        topic="test.effect",
+        payload={"n": 5},
+        available_at=timezone.now(),
+        status=OutboxStatus.PROCESSING,
+        locked_until=timezone.now() - timedelta(seconds=1),
         attempts=1,
     )
     sweep_outbox()
@@ -121,8 +133,9 @@ def test_sweeper_releases_the_lock_of_a_dead_worker():
 
 
 def test_unknown_topic_is_kept_for_retry_not_dropped():
-    message = OutboxMessage.objects.create(topic="nobody.handles.this", payload={},
-                                           available_at=timezone.now())
+    message = OutboxMessage.objects.create(
+        topic="nobody.handles.this", payload={}, available_at=timezone.now()
+    )
     assert services.deliver(message.pk) == OutboxStatus.PENDING
     message.refresh_from_db()
     assert "no outbox handler" in message.last_error

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from omniservice.api import idempotency
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_records() -> int:
+    """Periodic: drop stored answers older than 24 hours."""
+    return idempotency.purge_records()
