@@ -33,11 +33,11 @@ run: messages seed
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@echo ""
 	@echo "omniservice is starting on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, /readyz)"
-	DEBUG=$${DEBUG:-true} $(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+	DEBUG=$${DEBUG:-true} $(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 # Production-style server (no reload): several workers behind a proxy.
 serve: messages
-	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_WORKERS:-2} --no-access-log --proxy-headers
+	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_WORKERS:-2} --no-access-log --proxy-headers --lifespan off
 
 worker: install
 	$(BIN)/celery -A omniservice worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}

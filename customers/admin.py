@@ -1,8 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from customers import services
+from customers.identity import InvalidIdentity, normalize_value
 from customers.models import (
     Consent,
     ConsentLog,
@@ -15,8 +17,27 @@ from customers.models import (
 )
 
 
+class IdentityForm(forms.ModelForm):
+    """Identities typed in the admin are normalised like those arriving from channels."""
+
+    class Meta:
+        model = Identity
+        fields = ["kind", "value", "verified", "source"]
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, value = cleaned.get("kind"), cleaned.get("value")
+        if kind and value:
+            try:
+                cleaned["value"] = normalize_value(kind, value)
+            except InvalidIdentity as exc:
+                self.add_error("value", exc.text)
+        return cleaned
+
+
 class IdentityInline(admin.TabularInline):
     model = Identity
+    form = IdentityForm
     extra = 0
     fields = ("kind", "value", "verified", "source", "created_at")
     readonly_fields = ("created_at",)

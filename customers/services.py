@@ -180,18 +180,18 @@ def _clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
     cleaned = dict(profile)
     store = cleaned.get("home_store")
     if isinstance(store, str):
-        cleaned["home_store"] = resolve_store(store)
+        cleaned["home_store"] = resolve_store(store, field="home_store")
     return cleaned
 
 
-def resolve_store(code: str) -> Store:
+def resolve_store(code: str, *, field: str = "store") -> Store:
     store = Store.objects.filter(code=code).first()
     if store is None:
         raise DomainError(
             _("Unknown store %(code)s."),
             code="unknown_store",
             params={"code": code},
-            fields={"store": [_("Unknown store.")]},
+            fields={field: [_("Unknown store.")]},
         )
     return store
 

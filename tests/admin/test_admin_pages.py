@@ -71,3 +71,16 @@ def test_customer_admin_pages_render_with_customer_text_escaped(admin_client):
 def test_admin_changelists_render(admin_client, personas, name):
     response = admin_client.get(reverse(f"admin:{name}_changelist"))
     assert response.status_code == 200
+
+
+def test_identity_typed_in_the_admin_is_normalised_or_refused():
+    from customers.admin import IdentityForm
+
+    form = IdentityForm(
+        data={"kind": "phone", "value": "138 0013 8000", "verified": True, "source": "admin"}
+    )
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["value"] == "+8613800138000"
+    bad = IdentityForm(data={"kind": "phone", "value": "12345", "source": "admin"})
+    assert not bad.is_valid()
+    assert "value" in bad.errors

@@ -38,6 +38,7 @@ def test_admin_shows_a_customer_with_identities_and_timeline(
     page.wait_for_selector("#identities-group")
     assert "+8613800138000" in page.inner_text("#identities-group")
     assert page.external_requests == []
+    page.locator("#identities-group").scroll_into_view_if_needed()
     screenshot(page, "admin-customer")
 
 
