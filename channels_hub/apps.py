@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class ChannelsHubConfig(AppConfig):
     name = "channels_hub"
     verbose_name = _("Channels")
+
+    def ready(self) -> None:
+        from channels_hub import delivery  # noqa: F401 - registers the outbox handler

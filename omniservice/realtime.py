@@ -1,9 +1,11 @@
 """Publish live events to channel-layer groups, after the surrounding transaction commits.
 
-Events are thin: ``{"type", "stream", "seq", ...ids and changed fields}`` and never carry
+Events are thin: ``{"type", "id", "stream", "seq", ...ids and changed fields}`` and never carry
 customer PII; a client refetches details over HTTP. Each group is a stream with its own
 increasing ``seq`` so that a client noticing a gap (the channel layer is at-most-once)
-knows to refetch. The group a message is sent to IS the access decision: consumers only
+knows to refetch. One publish sent to several groups keeps one ``id``, so a socket that
+is in two of them (an agent of the team who is also the assignee) drops the second copy.
+The group a message is sent to IS the access decision: consumers only
 join groups their user may see.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,15 +45,22 @@ def publish(groups: Iterable[str], event_type: str, data: dict[str, Any]) -> Non
     for group in targets:
         if not GROUP_NAME.match(group):
             raise ValueError(f"invalid realtime group name {group!r}")
-    transaction.on_commit(lambda: _send(targets, event_type, data))
+    event_id = uuid.uuid4().hex
+    transaction.on_commit(lambda: _send(targets, event_type, event_id, data))
 
 
-def _send(groups: list[str], event_type: str, data: dict[str, Any]) -> None:
+def _send(groups: list[str], event_type: str, event_id: str, data: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     for group in groups:
-        event = {"type": event_type, "stream": group, "seq": next_seq(group), **data}
+        event = {
+            "type": event_type,
+            "id": event_id,
+            "stream": group,
+            "seq": next_seq(group),
+            **data,
+        }
         try:
             async_to_sync(layer.group_send)(group, {"type": "realtime.event", "event": event})
         except Exception:  # the layer is best effort; clients resync on a seq gap

@@ -1,0 +1,580 @@
+"""Write side of tickets: threading inbound messages, replies, notes, status, assignment.
+
+Every function runs in one transaction and publishes its live events on commit; replies
+leave through the kernel outbox (topic ``message.deliver``), whose handler lives in
+``channels_hub``: this module never imports a channel adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.identity import IdentityClaim
+from customers.models import Customer
+from customers.services import resolve_customer
+from customers.signals import customer_merged
+from omniservice import realtime
+from omniservice.errors import ConflictError, DomainError
+from omniservice.org.models import Store, Team
+from omniservice.outbox.services import enqueue
+from tickets.attachments import UploadedContent
+from tickets.models import (
+    ALLOWED_TRANSITIONS,
+    DELIVERY_RANK,
+    OPEN_STATUSES,
+    Attachment,
+    AuthorKind,
+    Channel,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketLink,
+    TicketStatus,
+    TicketStatusChange,
+    TicketTag,
+)
+from tickets.richtext import html_to_text, sanitise_html
+from tickets.visibility import ticket_groups
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TOPIC = "message.deliver"
+MAX_BODY_CHARS = 20_000
+SUBJECT_CHARS = 80
+
+
+@dataclass
+class InboundResult:
+    ticket: Ticket
+    message: Message
+    created_ticket: bool = False
+    reopened: bool = False
+    duplicate: bool = False
+
+
+def actor_label(user: AbstractBaseUser | None) -> str:
+    return f"user:{user.get_username()}" if user is not None else "system"
+
+
+# --- inbound ----------------------------------------------------------------------------
+
+
+def thread_inbound_message(
+    *,
+    channel: str,
+    external_id: str | None,
+    identities: Sequence[IdentityClaim],
+    text: str = "",
+    html: str = "",
+    attachments: Sequence[UploadedContent] = (),
+    store: Store | None = None,
+    subject: str = "",
+    profile: dict[str, Any] | None = None,
+) -> InboundResult:
+    """Store a customer's message on the right ticket; a retry returns the first result.
+
+    The customer's open ticket continues whatever channel the message came from; a ticket
+    solved less than ``TICKET_REOPEN_DAYS`` ago is reopened; otherwise a new one opens.
+    """
+    body_html = sanitise_html(html)
+    body_text = (text or html_to_text(body_html)).strip()
+    if not body_text and not attachments:
+        raise DomainError(_("A message needs text or an attachment."), code="empty_message")
+    if len(body_text) > MAX_BODY_CHARS:
+        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    if channel not in Channel.values:
+        raise DomainError(
+            _("Unknown channel %(channel)s."), code="unknown_channel", params={"channel": channel}
+        )
+    for attempt in range(3):
+        existing = _find_inbound(channel, external_id)
+        if existing is not None:
+            return InboundResult(ticket=existing.ticket, message=existing, duplicate=True)
+        try:
+            with transaction.atomic():
+                return _thread(
+                    channel=channel,
+                    external_id=external_id,
+                    identities=identities,
+                    body_text=body_text,
+                    body_html=body_html,
+                    attachments=attachments,
+                    store=store,
+                    subject=subject,
+                    profile=profile or {},
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            logger.info(
+                "thread_inbound_message: concurrent delivery of %s/%s", channel, external_id
+            )
+    raise AssertionError("unreachable")
+
+
+def _find_inbound(channel: str, external_id: str | None) -> Message | None:
+    if not external_id:
+        return None
+    return (
+        Message.objects.select_related("ticket")
+        .filter(channel=channel, external_id=external_id)
+        .first()
+    )
+
+
+def _thread(
+    *,
+    channel: str,
+    external_id: str | None,
+    identities: Sequence[IdentityClaim],
+    body_text: str,
+    body_html: str,
+    attachments: Sequence[UploadedContent],
+    store: Store | None,
+    subject: str,
+    profile: dict[str, Any],
+) -> InboundResult:
+    resolution = resolve_customer(
+        identities=identities, profile=profile, source=channel, actor=f"channel:{channel}"
+    )
+    customer = Customer.objects.select_for_update().get(pk=resolution.customer.pk)
+    now = timezone.now()
+    ticket, created, reopened = _ticket_to_continue(
+        customer, channel=channel, store=store, subject=subject or body_text, now=now
+    )
+    message = Message.objects.create(
+        ticket=ticket,
+        direction=Direction.INBOUND,
+        channel=channel,
+        author_kind=AuthorKind.CUSTOMER,
+        body_text=body_text,
+        body_html=body_html,
+        delivery_status=DeliveryStatus.RECEIVED,
+        external_id=external_id or None,
+        store=store,
+    )
+    _save_attachments(message, attachments)
+    changed = ["last_customer_message_at", "last_channel"]
+    ticket.last_customer_message_at, ticket.last_channel = now, channel
+    if ticket.status == TicketStatus.PENDING:
+        _record_status(ticket, TicketStatus.OPEN, actor=None, reason=_("The customer replied"))
+        changed.append("status")
+    if store is not None and ticket.store_id is None:
+        ticket.store = store
+        changed.append("store")
+    ticket.save()
+    _publish_ticket(ticket, "ticket.created" if created else "ticket.updated", changed)
+    _publish_message(message)
+    return InboundResult(ticket=ticket, message=message, created_ticket=created, reopened=reopened)
+
+
+def _ticket_to_continue(
+    customer: Customer, *, channel: str, store: Store | None, subject: str, now: Any
+) -> tuple[Ticket, bool, bool]:
+    open_ticket = (
+        customer.tickets.filter(status__in=OPEN_STATUSES, merged_into__isnull=True)
+        .order_by("-updated_at")
+        .first()
+    )
+    if open_ticket is not None:
+        return open_ticket, False, False
+    window = timedelta(days=settings.TICKET_REOPEN_DAYS)
+    solved = (
+        customer.tickets.filter(
+            status=TicketStatus.SOLVED, solved_at__gte=now - window, merged_into__isnull=True
+        )
+        .order_by("-solved_at")
+        .first()
+    )
+    if solved is not None:
+        solved.reopen_count += 1
+        _record_status(solved, TicketStatus.OPEN, actor=None, reason=_("The customer wrote again"))
+        return solved, False, True
+    ticket = Ticket.objects.create(
+        customer=customer,
+        subject=_subject_from(subject),
+        origin_channel=channel,
+        last_channel=channel,
+        store=store,
+        status=TicketStatus.NEW,
+    )
+    TicketStatusChange.objects.create(
+        ticket=ticket, to_status=TicketStatus.NEW, actor_label=f"channel:{channel}"
+    )
+    return ticket, True, False
+
+
+def _subject_from(text: str) -> str:
+    line = " ".join(text.split())
+    if not line:
+        return _("(no subject)")
+    return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
+
+
+def _save_attachments(message: Message, attachments: Iterable[UploadedContent]) -> None:
+    for upload in attachments:
+        attachment = Attachment(
+            message=message,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=len(upload.content),
+            sha256=upload.sha256,
+        )
+        attachment.file.save(upload.filename, ContentFile(upload.content), save=False)
+        attachment.save()
+
+
+# --- agent actions ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def reply(
+    *,
+    ticket: Ticket,
+    author: AbstractBaseUser | None,
+    text: str,
+    html: str = "",
+    channel: str | None = None,
+    author_kind: str = AuthorKind.AGENT,
+    attachments: Sequence[UploadedContent] = (),
+) -> Message:
+    """Queue a reply to the customer on ``channel`` (default: the one they used last)."""
+    ticket = _lock(ticket)
+    body_html = sanitise_html(html)
+    body_text = (text or html_to_text(body_html)).strip()
+    if not body_text and not attachments:
+        raise DomainError(_("A reply needs text or an attachment."), code="empty_message")
+    if len(body_text) > MAX_BODY_CHARS:
+        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    chosen = channel or ticket.last_channel or ticket.origin_channel
+    if chosen not in Channel.values:
+        raise DomainError(
+            _("Unknown channel %(channel)s."), code="unknown_channel", params={"channel": chosen}
+        )
+    if ticket.status == TicketStatus.CLOSED:
+        raise ConflictError(
+            _("A closed ticket cannot be answered; open a new one."), code="ticket_closed"
+        )
+    now = timezone.now()
+    message = Message.objects.create(
+        ticket=ticket,
+        direction=Direction.OUTBOUND,
+        channel=chosen,
+        author_kind=author_kind,
+        author_user=author,
+        body_text=body_text,
+        body_html=body_html,
+        delivery_status=DeliveryStatus.QUEUED,
+        status_changed_at=now,
+    )
+    _save_attachments(message, attachments)
+    changed = ["last_agent_message_at"]
+    ticket.last_agent_message_at = now
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+        changed.append("first_response_at")
+    if ticket.status == TicketStatus.NEW:
+        _record_status(ticket, TicketStatus.OPEN, actor=author, reason=_("First reply"))
+        changed.append("status")
+    ticket.save()
+    enqueue(DELIVER_TOPIC, {"message_id": message.pk}, dedupe_key=f"deliver:{message.pk}")
+    _publish_ticket(ticket, "ticket.updated", changed)
+    _publish_message(message)
+    return message
+
+
+@transaction.atomic
+def add_note(*, ticket: Ticket, author: AbstractBaseUser, text: str) -> Message:
+    ticket = _lock(ticket)
+    body_text = (text or "").strip()
+    if not body_text:
+        raise DomainError(_("A note needs text."), code="empty_message")
+    if len(body_text) > MAX_BODY_CHARS:
+        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    message = Message.objects.create(
+        ticket=ticket,
+        direction=Direction.NOTE,
+        channel=Channel.CONSOLE,
+        author_kind=AuthorKind.AGENT,
+        author_user=author,
+        body_text=body_text,
+    )
+    ticket.save(update_fields=["updated_at"])
+    _publish_message(message)
+    return message
+
+
+@transaction.atomic
+def change_status(
+    *, ticket: Ticket, status: str, actor: AbstractBaseUser | None, reason: str = ""
+) -> Ticket:
+    ticket = _lock(ticket)
+    if status == ticket.status:
+        return ticket
+    if status not in ALLOWED_TRANSITIONS.get(ticket.status, ()):
+        raise ConflictError(
+            _("A ticket cannot go from %(from)s to %(to)s."),
+            code="invalid_transition",
+            params={
+                "from": ticket.get_status_display(),
+                "to": TicketStatus(status).label if status in TicketStatus.values else status,
+            },
+        )
+    if ticket.status == TicketStatus.SOLVED and status == TicketStatus.OPEN:
+        ticket.reopen_count += 1
+    _record_status(ticket, status, actor=actor, reason=reason)
+    ticket.save()
+    _publish_ticket(ticket, "ticket.updated", ["status"])
+    return ticket
+
+
+@transaction.atomic
+def update_ticket(
+    *,
+    ticket: Ticket,
+    actor: AbstractBaseUser | None,
+    priority: str | None = None,
+    tags: Iterable[str] | None = None,
+    subject: str | None = None,
+) -> Ticket:
+    ticket = _lock(ticket)
+    changed: list[str] = []
+    if priority is not None and priority != ticket.priority:
+        if priority not in Priority.values:
+            raise DomainError(
+                _("Unknown priority."),
+                code="invalid_priority",
+                fields={"priority": [_("Unknown priority.")]},
+            )
+        ticket.priority = priority
+        changed.append("priority")
+    if subject is not None and subject.strip() and subject.strip() != ticket.subject:
+        ticket.subject = subject.strip()[:200]
+        changed.append("subject")
+    if tags is not None:
+        names = sorted({t.strip()[:50] for t in tags if t and t.strip()})
+        TicketTag.objects.bulk_create([TicketTag(name=n) for n in names], ignore_conflicts=True)
+        ticket.tags.set(TicketTag.objects.filter(name__in=names))
+        changed.append("tags")
+    if changed:
+        ticket.save()
+        _publish_ticket(ticket, "ticket.updated", changed)
+    return ticket
+
+
+@transaction.atomic
+def assign(
+    *,
+    ticket: Ticket,
+    actor: AbstractBaseUser | None,
+    assignee: AbstractBaseUser | None | bool = False,
+    team: Team | None | bool = False,
+) -> Ticket:
+    """Set the assignee and/or team (``False`` leaves a field unchanged, None clears it).
+
+    Live events go to the groups of the ticket before AND after, so a team that lost the
+    ticket sees it leave its inbox.
+    """
+    ticket = _lock(ticket)
+    before = ticket_groups(ticket)
+    changed: list[str] = []
+    if team is not False and (team.pk if team else None) != ticket.team_id:
+        ticket.team = team
+        changed.append("team")
+    if assignee is not False and (assignee.pk if assignee else None) != ticket.assignee_id:
+        if (
+            assignee is not None
+            and not hasattr(assignee, "staff_profile")
+            and not assignee.is_superuser
+        ):
+            raise DomainError(_("Only staff members can be assigned."), code="invalid_assignee")
+        ticket.assignee = assignee
+        changed.append("assignee")
+    if changed:
+        ticket.save()
+        _publish_ticket(ticket, "ticket.updated", changed, extra_groups=before)
+    return ticket
+
+
+@transaction.atomic
+def merge_tickets(*, source: Ticket, target: Ticket, actor: AbstractBaseUser | None) -> Ticket:
+    """Move the source's messages to the target; the source redirects to the target."""
+    if source.pk == target.pk:
+        raise DomainError(_("A ticket cannot be merged into itself."), code="merge_same_ticket")
+    locked = {
+        t.pk: t
+        for t in Ticket.objects.select_for_update()
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    source, target = locked[source.pk], locked[target.pk]
+    if source.merged_into_id or target.merged_into_id:
+        raise ConflictError(
+            _("One of these tickets was already merged."), code="ticket_already_merged"
+        )
+    if source.customer_id != target.customer_id:
+        raise DomainError(
+            _("Only tickets of the same customer can be merged."), code="merge_other_customer"
+        )
+    moved = Message.objects.filter(ticket=source).update(ticket=target)
+    Ticket.objects.filter(merged_into=source).update(merged_into=target)
+    target.tags.add(*source.tags.all())
+    Message.objects.create(
+        ticket=target,
+        direction=Direction.EVENT,
+        channel=Channel.CONSOLE,
+        author_kind=AuthorKind.SYSTEM,
+        author_user=actor,
+        body_text=_("Ticket #%(source)s was merged into this one (%(count)s messages).")
+        % {"source": source.pk, "count": moved},
+    )
+    source.merged_into = target
+    if source.status != TicketStatus.CLOSED:
+        _record_status(
+            source,
+            TicketStatus.CLOSED,
+            actor=actor,
+            reason=_("Merged into #%(target)s") % {"target": target.pk},
+        )
+    source.save()
+    target.save()
+    _publish_ticket(source, "ticket.updated", ["status", "merged_into"])
+    _publish_ticket(target, "ticket.updated", ["messages"])
+    return target
+
+
+@transaction.atomic
+def link_tickets(*, ticket: Ticket, other: Ticket) -> TicketLink:
+    if ticket.pk == other.pk:
+        raise DomainError(_("A ticket cannot be linked to itself."), code="link_same_ticket")
+    low, high = sorted([ticket, other], key=lambda t: t.pk)
+    link, _created = TicketLink.objects.get_or_create(from_ticket=low, to_ticket=high)
+    return link
+
+
+@transaction.atomic
+def record_delivery(
+    *, message_id: int, status: str, reason: str = "", provider_message_id: str = ""
+) -> bool:
+    """Move an outbound message's delivery status forward; a late or repeated receipt that
+    would move it backwards is ignored. Returns whether anything changed."""
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None or message.direction != Direction.OUTBOUND:
+        return False
+    current = message.delivery_status
+    if status == DeliveryStatus.FAILED:
+        if current in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.FAILED):
+            return False
+    elif status not in DELIVERY_RANK or DELIVERY_RANK[status] <= DELIVERY_RANK.get(current, -1):
+        return False
+    message.delivery_status = status
+    message.failure_reason = reason[:500]
+    message.status_changed_at = timezone.now()
+    if provider_message_id:
+        message.provider_message_id = provider_message_id[:200]
+    message.save(
+        update_fields=[
+            "delivery_status",
+            "failure_reason",
+            "status_changed_at",
+            "provider_message_id",
+        ]
+    )
+    ticket = message.ticket
+    realtime.publish(
+        ticket_groups(ticket),
+        "message.delivery_changed",
+        {"ticket_id": ticket.pk, "message_id": message.pk, "status": status},
+    )
+    return True
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if locked.merged_into_id:
+        raise ConflictError(
+            _("Ticket #%(number)s was merged into #%(target)s."),
+            code="ticket_merged",
+            params={"number": locked.pk, "target": locked.merged_into_id},
+            extra={"merged_into": locked.merged_into_id},
+        )
+    return locked
+
+
+def _record_status(
+    ticket: Ticket, status: str, *, actor: AbstractBaseUser | None, reason: str
+) -> None:
+    now = timezone.now()
+    TicketStatusChange.objects.create(
+        ticket=ticket,
+        from_status=ticket.status,
+        to_status=status,
+        actor=actor,
+        actor_label=actor_label(actor),
+        reason=reason[:255],
+    )
+    ticket.status = status
+    if status == TicketStatus.SOLVED:
+        ticket.solved_at = now
+    elif status == TicketStatus.CLOSED:
+        ticket.closed_at = now
+    elif status == TicketStatus.OPEN:
+        ticket.solved_at = None
+
+
+def _publish_ticket(
+    ticket: Ticket, event_type: str, changed: list[str], extra_groups: Iterable[str] = ()
+) -> None:
+    realtime.publish(
+        ticket_groups(ticket) | set(extra_groups),
+        event_type,
+        {
+            "ticket_id": ticket.pk,
+            "changed": changed,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "team_id": ticket.team_id,
+            "assignee_id": ticket.assignee_id,
+            "store_id": ticket.store_id,
+        },
+    )
+
+
+def _publish_message(message: Message) -> None:
+    ticket = message.ticket
+    realtime.publish(
+        ticket_groups(ticket),
+        "message.added",
+        {
+            "ticket_id": ticket.pk,
+            "message_id": message.pk,
+            "direction": message.direction,
+            "channel": message.channel,
+            "author_id": message.author_user_id,
+        },
+    )
+
+
+@receiver(customer_merged, dispatch_uid="tickets.move_tickets_of_merged_customer")
+def move_tickets_of_merged_customer(
+    sender: Any, source_id: int, target_id: int, **kwargs: Any
+) -> None:
+    """customers -> tickets: the surviving customer owns the merged one's tickets."""
+    Ticket.objects.filter(customer_id=source_id).update(customer_id=target_id)
