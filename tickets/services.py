@@ -381,8 +381,8 @@ def assign(
     *,
     ticket: Ticket,
     actor: AbstractBaseUser | None,
-    assignee: AbstractBaseUser | None | bool = False,
-    team: Team | None | bool = False,
+    assignee: AbstractBaseUser | bool | None = False,
+    team: Team | bool | None = False,
 ) -> Ticket:
     """Set the assignee and/or team (``False`` leaves a field unchanged, None clears it).
 
