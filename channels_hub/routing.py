@@ -1,5 +1,9 @@
-"""Websocket routes. The console, store tablet and customer chat consumers join here."""
+"""Websocket routes. The store tablet and customer chat consumers will join here."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from channels_hub.consumers import ConsoleConsumer
+
+websocket_urlpatterns = [
+    path("ws/console/", ConsoleConsumer.as_asgi()),
+]
