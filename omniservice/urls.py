@@ -1,6 +1,7 @@
 """The composition root: the only module (with settings) that knows every app."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
@@ -8,14 +9,17 @@ from rest_framework.routers import SimpleRouter
 from customers.api import CustomerViewSet, EventBatchView
 from omniservice import health, views
 from omniservice.org.api import StoreListView
+from tickets.api import InboundMessageView, TicketViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("customers", CustomerViewSet, basename="customer")
+router.register("tickets", TicketViewSet, basename="ticket")
 
 api_v1 = [
     path("", include(router.urls)),
     path("events/", EventBatchView.as_view(), name="event-batch"),
     path("stores/", StoreListView.as_view(), name="store-list"),
+    path("messages/", InboundMessageView.as_view(), name="inbound-message"),
 ]
 
 urlpatterns = [
@@ -23,6 +27,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("console/", include("tickets.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
