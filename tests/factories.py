@@ -91,3 +91,26 @@ class CustomerEventFactory(factory.django.DjangoModelFactory):
     source = "shop"
     external_id = factory.Sequence(lambda n: f"order-{n}")
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tickets.Ticket"
+
+    customer = factory.SubFactory(CustomerFactory)
+    subject = factory.Sequence(lambda n: f"Question {n}")
+    status = "new"
+    origin_channel = "web_chat"
+    last_channel = factory.SelfAttribute("origin_channel")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tickets.Message"
+
+    ticket = factory.SubFactory(TicketFactory)
+    direction = "inbound"
+    channel = factory.SelfAttribute("ticket.last_channel")
+    author_kind = "customer"
+    body_text = factory.Sequence(lambda n: f"Message {n}")
+    delivery_status = "received"

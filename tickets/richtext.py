@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import nh3
 
 ALLOWED_TAGS = {
@@ -56,6 +59,15 @@ def sanitise_html(html: str) -> str:
     )
 
 
+# Tags whose boundaries separate words; inline tags (b, a, span ...) join their text.
+BLOCK_TAGS = ALLOWED_TAGS - {"b", "strong", "i", "em", "u", "s", "code", "a", "span", "img"}
+TAG = re.compile(r"<[^>]*>")
+
+
 def html_to_text(html: str) -> str:
-    """A plain-text rendering of sanitised markup (for previews and search)."""
-    return " ".join(nh3.clean(html, tags=set()).split())
+    """A plain-text rendering of sanitised markup (for previews and search).
+
+    Plain characters, not entities (``&`` not ``&amp;``): the text is escaped where shown.
+    """
+    blocks_only = nh3.clean(html, tags=BLOCK_TAGS, attributes={})  # bare tags, text escaped
+    return " ".join(unescape(TAG.sub(" ", blocks_only)).split())

@@ -476,10 +476,16 @@ def record_delivery(
     if message is None or message.direction != Direction.OUTBOUND:
         return False
     current = message.delivery_status
+    # A failure comes after "sent": a late "queued"/"sent" must not revive a failed message.
+    current_rank = (
+        DELIVERY_RANK[DeliveryStatus.SENT]
+        if current == DeliveryStatus.FAILED
+        else DELIVERY_RANK.get(current, -1)
+    )
     if status == DeliveryStatus.FAILED:
         if current in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.FAILED):
             return False
-    elif status not in DELIVERY_RANK or DELIVERY_RANK[status] <= DELIVERY_RANK.get(current, -1):
+    elif status not in DELIVERY_RANK or DELIVERY_RANK[status] <= current_rank:
         return False
     message.delivery_status = status
     message.failure_reason = reason[:500]
