@@ -49,6 +49,7 @@ MAX_DATA_BYTES = 16_384
 FUTURE_TOLERANCE = timedelta(days=1)
 BATCH_ATTEMPTS = 4
 RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+EVENT_KINDS = frozenset(EventKind.values)  # Choices.values builds a new list per call
 
 
 @dataclass
@@ -103,13 +104,20 @@ def _text(
     if not isinstance(value, str) or not value.strip():
         raise _invalid(_("%(name)s is required.") % {"name": name}, "required", name)
     value = value.strip()
-    if len(value) > max_length or (pattern is not None and not pattern.match(value)):
+    if (
+        len(value) > max_length
+        or "\x00" in value
+        or (pattern is not None and not pattern.match(value))
+    ):
         raise _invalid(_("%(name)s is malformed.") % {"name": name}, "invalid", name)
     return value
 
 
 def _occurred_at(raw: Any) -> datetime:
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:  # well formed but impossible, e.g. 30 February
+        parsed = None
     if parsed is None:
         raise _invalid(
             _("occurred_at must be an ISO 8601 date and time."), "invalid_datetime", "occurred_at"
@@ -131,7 +139,7 @@ def _amount(raw: dict[str, Any]) -> tuple[Decimal | None, str]:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise _invalid(_("amount must be a decimal number."), "invalid_amount", "amount") from None
-    if not amount.is_finite() or amount.as_tuple().exponent < -2 or abs(amount) >= 10**12:
+    if not amount.is_finite() or amount.as_tuple().exponent < -2 or amount.adjusted() >= 12:
         raise _invalid(
             _("amount must have at most 2 decimals and 12 digits."), "invalid_amount", "amount"
         )
@@ -153,14 +161,14 @@ def _profile(raw: Any) -> dict[str, str]:
     profile: dict[str, str] = {}
     name = raw.get("name")
     if name is not None:
-        if not isinstance(name, str) or len(name) > 200:
+        if not isinstance(name, str) or len(name) > 200 or "\x00" in name:
             raise _invalid(
                 _("customer.name must be text of at most 200 characters."), "invalid", "customer"
             )
         profile["name"] = name.strip()
     language = raw.get("language")
     if language is not None:
-        if language not in {code for code, _label in settings.LANGUAGES}:
+        if not isinstance(language, str) or language not in dict(settings.LANGUAGES):
             raise _invalid(_("customer.language must be zh-hans or en."), "invalid", "customer")
         profile["language"] = language
     return profile
@@ -170,8 +178,11 @@ def _data(kind: str, raw: Any) -> dict[str, Any]:
     data = {} if raw is None else raw
     if not isinstance(data, dict):
         raise _invalid(_("data must be an object."), "invalid", "data")
-    if len(json.dumps(data, ensure_ascii=False)) > MAX_DATA_BYTES:
+    encoded = json.dumps(data, ensure_ascii=False)
+    if len(encoded.encode()) > MAX_DATA_BYTES:
         raise _invalid(_("data is larger than 16 KB."), "data_too_large", "data")
+    if "\\u0000" in encoded:  # PostgreSQL refuses NUL in jsonb
+        raise _invalid(_("data must not contain NUL characters."), "invalid", "data")
     if kind == EventKind.ORDER_STATUS and not (
         isinstance(data.get("status"), str) and data["status"]
     ):
@@ -190,7 +201,7 @@ def parse_event(index: int, raw: Any, stores: dict[str, int]) -> EventInput:
     if not isinstance(raw, dict):
         raise _invalid(_("Each event must be an object."), "invalid_event")
     kind = raw.get("kind")
-    if kind not in EventKind.values:
+    if not isinstance(kind, str) or kind not in EVENT_KINDS:
         raise _invalid(
             _("Unknown event kind %(kind)s; use one of %(kinds)s.")
             % {"kind": kind, "kinds": ", ".join(EventKind.values)},
@@ -227,8 +238,11 @@ def parse_event(index: int, raw: Any, stores: dict[str, int]) -> EventInput:
 
 
 def _store_codes(items: list[Any]) -> dict[str, int]:
-    codes = {item.get("store") for item in items if isinstance(item, dict)}
-    codes = {code for code in codes if isinstance(code, str)}
+    codes = {
+        item["store"]
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("store"), str)
+    }
     if not codes:
         return {}
     return dict(Store.objects.filter(code__in=codes).values_list("code", "id"))
@@ -368,19 +382,23 @@ def _store(valid: list[EventInput], actor: str) -> dict[int, ItemResult]:
     owners = _lock_owners({owner for owner, _group in owned_groups})
     identities: list[Identity] = []
     to_verify: list[int] = []
+    changed: set[int] = set()  # existing customers whose identities change
     for owner_id, group in owned_groups:
         customer = owners[owner_id]
         for position in group:
             customer_of[position] = customer
         claims = merge_claims(c for p in group for c in fresh[p].claims)
-        identities += [
-            _identity(customer, c, fresh[group[0]].source) for c in claims if c.key not in rows
-        ]
-        to_verify += [
+        source = fresh[group[0]].source
+        added = [_identity(customer, c, source) for c in claims if c.key not in rows]
+        verified = [
             rows[c.key]["id"]
             for c in claims
             if c.key in rows and c.verified and not rows[c.key]["verified"]
         ]
+        if added or verified:
+            identities += added
+            to_verify += verified
+            changed.add(owner_id)
 
     created = [_new_customer(fresh, group) for group in new_groups]
     Customer.objects.bulk_create(created)
@@ -393,9 +411,8 @@ def _store(valid: list[EventInput], actor: str) -> dict[int, ItemResult]:
     Identity.objects.bulk_create(identities)
     if to_verify:
         Identity.objects.filter(pk__in=to_verify).update(verified=True)
-    touched = {i.customer_id for i in identities} - {c.pk for c in created}
-    if touched or to_verify:
-        Customer.objects.filter(pk__in=touched | set(owners)).update(updated_at=timezone.now())
+    if changed:  # like resolve_customer: a new event alone leaves the customer unchanged
+        Customer.objects.filter(pk__in=changed).update(updated_at=timezone.now())
 
     events = [_event(fresh[p], customer_of[p]) for p in sorted(customer_of)]
     CustomerEvent.objects.bulk_create(events)

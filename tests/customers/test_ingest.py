@@ -186,9 +186,8 @@ def test_bad_item_gets_its_own_error_and_the_good_ones_are_stored(bad, code, fie
     assert Customer.objects.count() == 2
 
 
-# Known bugs of customers/ingest.py (reported, not fixed here): these items raise out of
-# ingest_events and fail the WHOLE batch (a 500 at the API) instead of getting their own
-# error. Strict, so the fix shows up as XPASS and the marker is removed.
+# Items that once raised out of ingest_events and failed the WHOLE batch (a 500 at the
+# API) instead of getting their own error.
 INGEST_CRASHES = [
     pytest.param(
         item(occurred_at="2024-02-30T10:00:00+08:00"),
@@ -207,7 +206,6 @@ INGEST_CRASHES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="customers/ingest.py does not refuse this item by itself")
 @pytest.mark.parametrize(("bad", "field_name"), INGEST_CRASHES)
 def test_malformed_item_never_fails_the_whole_batch(bad, field_name):
     good = item(identities=[{"kind": "member_no", "value": "M-1"}])

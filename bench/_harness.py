@@ -4,6 +4,7 @@ an API key, and latency percentiles."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,22 +13,29 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import httpx
 import psycopg2
 from psycopg2 import sql
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MANAGE = str(PROJECT_DIR / "manage.py")
 DATABASE_PREFIX = "omniservice_bench"
-PG_ADMIN_DSN = os.environ.get(
-    "BENCH_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-)
-PG_URL_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = os.environ.get("BENCH_PG_PORT", "5432")
+PG_USER = os.environ.get("BENCH_PG_USER", "postgres")  # trust authentication, local only
+
+
+def pg_dsn(database: str) -> str:
+    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={database}"
 
 
 def log(message: str) -> None:
@@ -66,11 +74,10 @@ class ScratchDatabase:
         if not name.startswith(DATABASE_PREFIX):
             raise ValueError(f"bench databases must be named {DATABASE_PREFIX}*")
         self.name = name
-        self.url = f"{PG_URL_BASE}/{name}"
-        self.dsn = f"{PG_ADMIN_DSN.replace('dbname=postgres', '')} dbname={name}"
+        self.url = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
     def _admin(self, statement: sql.Composable) -> None:
-        connection = psycopg2.connect(PG_ADMIN_DSN)
+        connection = psycopg2.connect(pg_dsn("postgres"))
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:
@@ -88,13 +95,53 @@ class ScratchDatabase:
         )
 
     def connect(self) -> psycopg2.extensions.connection:
-        return psycopg2.connect(self.dsn)
+        return psycopg2.connect(pg_dsn(self.name))
+
+
+class BackendSampler:
+    """Samples how many PostgreSQL backends serve the database, in a thread; keeps the max."""
+
+    def __init__(self, database: ScratchDatabase, interval: float = 0.25) -> None:
+        self.database = database
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        connection = psycopg2.connect(pg_dsn("postgres"))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                while not self._stop.is_set():
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                        [self.database.name],
+                    )
+                    self.peak = max(self.peak, cursor.fetchone()[0])
+                    self._stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> BackendSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def app_environment(**extra: str) -> dict[str, str]:
-    """The environment of the app processes: production-like, quiet."""
+    """The environment of the app processes: production-like, quiet.
+
+    ``DB_CONN_MAX_AGE=0``: under ASGI every request runs in a new thread, so a persistent
+    connection is never reused and only piles up idle backends until garbage collection
+    (``too many clients`` on a shared server). Pass ``DB_CONN_MAX_AGE`` to override.
+    """
     env = dict(os.environ)
     env.update({"DEBUG": "false", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    env.setdefault("DB_CONN_MAX_AGE", "0")
     env.pop("REDIS_URL", None)
     env.update(extra)
     return env
@@ -117,7 +164,9 @@ def manage(args: list[str], env: dict[str, str]) -> str:
 
 
 def create_api_key(name: str, scopes: list[str], rate: int, env: dict[str, str]) -> str:
-    output = manage(["create_api_key", name, "--scopes", ",".join(scopes), "--rate", str(rate)], env)
+    output = manage(
+        ["create_api_key", name, "--scopes", ",".join(scopes), "--rate", str(rate)], env
+    )
     return output.strip().splitlines()[-1]
 
 
@@ -150,6 +199,22 @@ class Background:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the live processes of the group."""
+        if self.process is None:
+            return 0.0
+        ticks = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.process.pid:  # process group id
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -167,10 +232,8 @@ class Background:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         if process is not None:
-            try:  # workers left behind by a dead supervisor share its group
+            with contextlib.suppress(ProcessLookupError):  # workers of a dead supervisor
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process = None
         if self._log is not None:
             self._log.close()
@@ -230,6 +293,40 @@ def asgi_server(port: int, workers: int, env: dict[str, str]) -> Background:
     return Background("uvicorn", argv, env)
 
 
+def wsgi_server(port: int, workers: int, env: dict[str, str], threads: int = 4) -> Background:
+    """The production HTTP server: gunicorn with threaded WSGI workers.
+
+    Under WSGI a worker thread keeps its database connection (``DB_CONN_MAX_AGE``) and a
+    request crosses no event-loop/thread boundary, which roughly halves the CPU a short
+    API request costs compared with Django under ASGI.
+    """
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "omniservice.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+    return Background("gunicorn", argv, {**env, "DB_CONN_MAX_AGE": "60"})
+
+
+def http_server(kind: str, port: int, workers: int, env: dict[str, str]) -> Background:
+    if kind == "gunicorn":
+        return wsgi_server(port, workers, env)
+    if kind == "uvicorn":
+        return asgi_server(port, workers, env)
+    raise ValueError(f"unknown server {kind!r}")
+
+
 def wait_until_ready(server: Background, base_url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -242,3 +339,33 @@ def wait_until_ready(server: Background, base_url: str, timeout: float = 60) -> 
             pass
         time.sleep(0.2)
     raise SystemExit(f"the server was not ready after {timeout:.0f} s:\n{server.tail()}")
+
+
+def run_concurrently(work: Callable[[T], R], jobs: Sequence[T]) -> tuple[float, list[R]]:
+    """Run ``work(job)`` for every job in its own thread, started together.
+
+    Returns the wall time from the common start to the last finish, and the results
+    in job order. An exception in a job is re-raised here.
+    """
+    results: list[R | None] = [None] * len(jobs)
+    failures: list[BaseException] = []
+    start = threading.Barrier(len(jobs) + 1)
+
+    def run(position: int) -> None:
+        start.wait()
+        try:
+            results[position] = work(jobs[position])
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,), daemon=True) for p in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    if failures:
+        raise failures[0]
+    return wall, [r for r in results if r is not None]
