@@ -88,12 +88,64 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ContactHoursSerializer(allow_null=True))
     def get_contact_hours(self, customer: Customer) -> dict[str, str] | None:
-        if customer.contact_hours_start is None:
-            return None
-        return {
-            "start": customer.contact_hours_start.strftime("%H:%M"),
-            "end": customer.contact_hours_end.strftime("%H:%M"),
-        }
+        return _contact_hours(customer)
+
+    def to_representation(self, customer: Customer) -> dict[str, Any]:
+        """Hand-written for speed (the lookup is a hot path): DRF building the nested
+        fields costs more than the queries. The declared fields above stay the schema;
+        a test checks both agree."""
+        return represent_customer(customer)
+
+
+def _contact_hours(customer: Customer) -> dict[str, str] | None:
+    if customer.contact_hours_start is None:
+        return None
+    return {
+        "start": customer.contact_hours_start.strftime("%H:%M"),
+        "end": customer.contact_hours_end.strftime("%H:%M"),
+    }
+
+
+def _datetime(value: Any) -> str | None:
+    return serializers.DateTimeField().to_representation(value) if value else None
+
+
+def represent_customer(customer: Customer) -> dict[str, Any]:
+    """The customer as the API shows it (same keys and formats as CustomerSerializer)."""
+    return {
+        "id": customer.public_id,
+        "name": customer.name,
+        "language": customer.language,
+        "timezone": customer.timezone,
+        "tier": customer.tier,
+        "tags": [tag.name for tag in customer.tags.all()],
+        "preferred_channel": customer.preferred_channel,
+        "contact_hours": _contact_hours(customer),
+        "home_store": customer.home_store.code if customer.home_store_id else None,
+        "status": customer.status,
+        "merged_into": customer.merged_into.public_id if customer.merged_into_id else None,
+        "identities": [
+            {
+                "kind": i.kind,
+                "value": i.value,
+                "verified": i.verified,
+                "created_at": _datetime(i.created_at),
+            }
+            for i in customer.identities.all()
+        ],
+        "consents": [
+            {
+                "channel": c.channel,
+                "purpose": c.purpose,
+                "granted": c.granted,
+                "source": c.source,
+                "updated_at": _datetime(c.updated_at),
+            }
+            for c in customer.consents.all()
+        ],
+        "created_at": _datetime(customer.created_at),
+        "updated_at": _datetime(customer.updated_at),
+    }
 
 
 class EventSerializer(serializers.ModelSerializer):

@@ -802,3 +802,27 @@ def test_key_last_used_at_is_recorded(db):
     api_client_for_key(raw).get(LIST)
 
     assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
+
+
+def test_fast_customer_representation_matches_the_declared_serializer_fields():
+    """CustomerSerializer renders through represent_customer; its declared fields are
+    the documented schema, so both must name the same keys in the same formats."""
+    from rest_framework import serializers as drf_serializers
+
+    from customers.api import CustomerSerializer, represent_customer
+    from customers.models import Consent
+
+    customer = CustomerFactory(name="王芳")
+    IdentityFactory(customer=customer)
+    Consent.objects.create(
+        customer=customer,
+        channel="sms",
+        purpose="marketing",
+        granted=True,
+        updated_at=customer.created_at,
+    )
+    fast = represent_customer(customer)
+    # the generic DRF rendering, bypassing the override
+    slow = drf_serializers.ModelSerializer.to_representation(CustomerSerializer(), customer)
+    assert list(fast) == list(CustomerSerializer.Meta.fields)
+    assert fast == dict(slow)
