@@ -14,4 +14,4 @@ RUN pip install --no-cache-dir . \
     && mkdir -p /var/lib/omniservice && chown omniservice /var/lib/omniservice
 USER omniservice
 EXPOSE 8000
-CMD ["uvicorn", "omniservice.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers", "--no-access-log", "--lifespan", "off"]
+CMD ["gunicorn", "omniservice.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--worker-class", "gthread", "--threads", "4"]

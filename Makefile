@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run install test lint messages migrate seed worker beat serve clean
+.PHONY: run install test lint messages migrate seed worker beat serve serve-ws clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,13 @@ run: messages seed
 	@echo "omniservice is starting on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, /readyz)"
 	DEBUG=$${DEBUG:-true} $(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
-# Production-style server (no reload): several workers behind a proxy.
+# Production-style servers, behind a proxy that sends /ws/ to serve-ws (deploy/nginx.conf):
+# HTTP on threaded WSGI workers, websockets on the ASGI application.
 serve: messages
-	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_WORKERS:-2} --no-access-log --proxy-headers --lifespan off
+	DB_CONN_MAX_AGE=$${DB_CONN_MAX_AGE:-60} $(BIN)/gunicorn omniservice.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_WORKERS:-2} --worker-class gthread --threads $${WEB_THREADS:-4}
+
+serve-ws: messages
+	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off
 
 worker: install
 	$(BIN)/celery -A omniservice worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}
