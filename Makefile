@@ -55,8 +55,11 @@ lint: install
 	$(BIN)/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run --verbosity 0
 
+# The browser tests run in their own pytest process: Playwright's session-wide event loop
+# must not share a process with the asyncio websocket tests.
 test: messages lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/e2e
+	$(BIN)/pytest -q tests/e2e
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,17 @@
+"""The agent console, mounted at ``/console/`` by the composition root."""
+
+from django.urls import path
+
+from tickets import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("tickets/<int:number>/", views.ticket_page, name="ticket"),
+    path("tickets/<int:number>/messages/", views.post_message, name="post-message"),
+    path("tickets/<int:number>/status/", views.change_status, name="change-status"),
+    path("tickets/<int:number>/properties/", views.update_properties, name="update-properties"),
+    path("tickets/<int:number>/assignment/", views.assign, name="assign"),
+    path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
+]
