@@ -90,12 +90,7 @@ def thread_inbound_message(
     The customer's open ticket continues whatever channel the message came from; a ticket
     solved less than ``TICKET_REOPEN_DAYS`` ago is reopened; otherwise a new one opens.
     """
-    body_html = sanitise_html(html)
-    body_text = (text or html_to_text(body_html)).strip()
-    if not body_text and not attachments:
-        raise DomainError(_("A message needs text or an attachment."), code="empty_message")
-    if len(body_text) > MAX_BODY_CHARS:
-        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    body_text, body_html = _clean_body(text, html, attachments=attachments)
     if channel not in Channel.values:
         raise DomainError(
             _("Unknown channel %(channel)s."), code="unknown_channel", params={"channel": channel}
@@ -254,12 +249,7 @@ def reply(
 ) -> Message:
     """Queue a reply to the customer on ``channel`` (default: the one they used last)."""
     ticket = _lock(ticket)
-    body_html = sanitise_html(html)
-    body_text = (text or html_to_text(body_html)).strip()
-    if not body_text and not attachments:
-        raise DomainError(_("A reply needs text or an attachment."), code="empty_message")
-    if len(body_text) > MAX_BODY_CHARS:
-        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    body_text, body_html = _clean_body(text, html, attachments=attachments)
     chosen = channel or ticket.last_channel or ticket.origin_channel
     if chosen not in Channel.values:
         raise DomainError(
@@ -300,11 +290,7 @@ def reply(
 @transaction.atomic
 def add_note(*, ticket: Ticket, author: AbstractBaseUser, text: str) -> Message:
     ticket = _lock(ticket)
-    body_text = (text or "").strip()
-    if not body_text:
-        raise DomainError(_("A note needs text."), code="empty_message")
-    if len(body_text) > MAX_BODY_CHARS:
-        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    body_text, _html = _clean_body(text, "", attachments=())
     message = Message.objects.create(
         ticket=ticket,
         direction=Direction.NOTE,
@@ -510,6 +496,17 @@ def record_delivery(
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _clean_body(text: str, html: str, *, attachments: Sequence[Any]) -> tuple[str, str]:
+    """Sanitised rich text and its plain text; refuses an empty or oversized message."""
+    body_html = sanitise_html(html)
+    body_text = (text or html_to_text(body_html)).strip()
+    if not body_text and not attachments:
+        raise DomainError(_("A message needs text or an attachment."), code="empty_message")
+    if len(body_text) > MAX_BODY_CHARS:
+        raise DomainError(_("A message is limited to 20,000 characters."), code="message_too_long")
+    return body_text, body_html
 
 
 def _lock(ticket: Ticket) -> Ticket:

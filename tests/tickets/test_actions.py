@@ -310,7 +310,7 @@ def test_every_other_transition_is_refused(personas, before, after):
 def test_closed_to_open_is_refused(personas):
     ticket = TicketFactory(status=TicketStatus.CLOSED)
 
-    with pytest.raises(ConflictError, match="cannot go from") as error:
+    with pytest.raises(ConflictError) as error:
         change_status(ticket=ticket, status=TicketStatus.OPEN, actor=personas.agent.user)
 
     assert error.value.code == "invalid_transition"
