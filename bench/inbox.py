@@ -1,7 +1,7 @@
 """Console inbox and ticket-list API latency with a large ticket table on PostgreSQL.
 
 Loads N tickets (200,000 by default) for 50,000 customers over 10 teams, 6 stores and 40
-agents with COPY, starts the production ASGI server, logs an agent and a manager in
+agents with COPY, starts the production HTTP server (gunicorn, WSGI), logs an agent and a manager in
 (sessions written directly) and measures, over HTTP:
 
 - the console inbox ``/console/`` in its views (mine, teams, unassigned, all) and with a
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         manager_cookie = session_cookie(people["manager"])
         port = harness.free_port()
         base = f"http://127.0.0.1:{port}"
-        with harness.asgi_server(port, 2, env) as server:
+        with harness.http_server("gunicorn", port, 2, env) as server:
             harness.wait_until_ready(server, base)
             pages: dict[str, Any] = {}
             with httpx.Client(
