@@ -98,6 +98,23 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
 
     # --- events from the channel layer --------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Live events go straight to their handler, without a trip to the sync thread.
+
+        channels runs ``close_old_connections`` in a worker thread before every handler,
+        that is one thread hop per event and socket: with hundreds of sockets, thousands a
+        second queued on one thread and contending for the GIL with the requests, which
+        delayed pushes by seconds under load. The handlers of these events never use the
+        database; those that do go through ``database_sync_to_async``, which closes stale
+        connections itself.
+        """
+        if message.get("type") == "realtime.event":
+            await self.realtime_event(message)
+        elif message.get("type") == "collision.event":
+            await self.collision_event(message)
+        else:
+            await super().dispatch(message)
+
     async def realtime_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         event_id = event.get("id")
