@@ -3,6 +3,7 @@
     python -m bench.live_push                    # 300 sockets, 100 msg/s for 60 s, both servers
     python -m bench.live_push --quick            # 30 sockets, 20 msg/s for 5 s (smoke run)
     python -m bench.live_push --server uvicorn   # only one server
+    python -m bench.live_push --channel-layer pubsub   # channels_redis' pub/sub layer
 
 Sets everything up itself: a scratch PostgreSQL database ``omniservice_bench_live``
 (dropped and recreated, dropped again at the end), migrations, a Redis database of its
