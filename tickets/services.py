@@ -48,6 +48,7 @@ from tickets.models import (
     TicketTag,
 )
 from tickets.richtext import html_to_text, sanitise_html
+from tickets.signals import ticket_changed
 from tickets.visibility import ticket_groups
 
 logger = logging.getLogger(__name__)
@@ -558,6 +559,8 @@ def _publish_ticket(
             "store_id": ticket.store_id,
         },
     )
+    event = "created" if event_type == "ticket.created" else "updated"
+    ticket_changed.send(Ticket, ticket=ticket, event=event, changed=changed, message=None)
 
 
 def _publish_message(message: Message) -> None:
@@ -573,6 +576,7 @@ def _publish_message(message: Message) -> None:
             "author_id": message.author_user_id,
         },
     )
+    ticket_changed.send(Ticket, ticket=ticket, event="message_added", changed=[], message=message)
 
 
 @receiver(customer_merged, dispatch_uid="tickets.move_tickets_of_merged_customer")

@@ -1,0 +1,41 @@
+"""Tickets' data, one module per concern; everything is importable from ``tickets.models``."""
+
+from tickets.models.core import (
+    ALLOWED_TRANSITIONS,
+    DELIVERY_RANK,
+    OPEN_STATUSES,
+    PRIORITY_RANK,
+    Attachment,
+    AuthorKind,
+    Channel,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketLink,
+    TicketStatus,
+    TicketStatusChange,
+    TicketTag,
+    attachment_path,
+)
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "DELIVERY_RANK",
+    "OPEN_STATUSES",
+    "PRIORITY_RANK",
+    "Attachment",
+    "AuthorKind",
+    "Channel",
+    "DeliveryStatus",
+    "Direction",
+    "Message",
+    "Priority",
+    "Ticket",
+    "TicketLink",
+    "TicketStatus",
+    "TicketStatusChange",
+    "TicketTag",
+    "attachment_path",
+]
