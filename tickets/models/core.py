@@ -123,7 +123,11 @@ class Ticket(models.Model):
     )
     last_agent_message_at = models.DateTimeField(_("last agent reply"), null=True, blank=True)
     first_response_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+    # SLA clock (tickets.sla keeps these up to date; null = no target applies).
+    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
     next_response_due_at = models.DateTimeField(_("next response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    sla_breached_at = models.DateTimeField(_("SLA breached at"), null=True, blank=True)
     solved_at = models.DateTimeField(_("solved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     reopen_count = models.PositiveIntegerField(_("reopen count"), default=0)
