@@ -41,7 +41,7 @@ serve: messages
 	DB_CONN_MAX_AGE=$${DB_CONN_MAX_AGE:-60} $(BIN)/gunicorn omniservice.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_WORKERS:-2} --worker-class gthread --threads $${WEB_THREADS:-4}
 
 serve-ws: messages
-	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off
+	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off --ws-per-message-deflate false
 
 worker: install
 	$(BIN)/celery -A omniservice worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}

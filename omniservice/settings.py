@@ -97,10 +97,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- redis: channel layer, cache, broker ----------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
+    # Redis pub/sub (one PUBLISH per group, each process fans out to its own sockets):
+    # the sorted-set "core" layer drops events under load and, with redis-py 8's 5 s read
+    # timeout, closes idle consumers (docs/performance.md, "Live push").
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "omni")},
         }
     }
     CACHES = {

@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 DELIVER_TOPIC = "message.deliver"
 MAX_BODY_CHARS = 20_000
 SUBJECT_CHARS = 80
+# Ticket fields every new message moves: their change rides on the message.added event.
+MESSAGE_ACTIVITY_FIELDS = frozenset({"last_customer_message_at", "last_channel"})
 
 
 @dataclass
@@ -173,8 +175,13 @@ def _thread(
         ticket.store = store
         changed.append("store")
     ticket.save()
-    _publish_ticket(ticket, "ticket.created" if created else "ticket.updated", changed)
-    _publish_message(message)
+    # A message on an open ticket that changes nothing else is ONE event, message.added,
+    # carrying the ticket's state: half the frames per socket of a separate ticket.updated.
+    activity_only = not created and not reopened and set(changed) <= MESSAGE_ACTIVITY_FIELDS
+    _publish_ticket(
+        ticket, "ticket.created" if created else "ticket.updated", changed, live=not activity_only
+    )
+    _publish_message(message, changed=changed if activity_only else None)
     return InboundResult(ticket=ticket, message=message, created_ticket=created, reopened=reopened)
 
 
@@ -544,38 +551,50 @@ def _record_status(
 
 
 def _publish_ticket(
-    ticket: Ticket, event_type: str, changed: list[str], extra_groups: Iterable[str] = ()
+    ticket: Ticket,
+    event_type: str,
+    changed: list[str],
+    extra_groups: Iterable[str] = (),
+    *,
+    live: bool = True,
 ) -> None:
-    realtime.publish(
-        ticket_groups(ticket) | set(extra_groups),
-        event_type,
-        {
-            "ticket_id": ticket.pk,
-            "changed": changed,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "team_id": ticket.team_id,
-            "assignee_id": ticket.assignee_id,
-            "store_id": ticket.store_id,
-        },
-    )
+    """Tell the consoles (unless ``live`` is False: the change rides on another event) and
+    the rest of tickets (``ticket_changed``, always) about a saved ticket."""
+    if live:
+        realtime.publish(
+            ticket_groups(ticket) | set(extra_groups), event_type, _ticket_state(ticket, changed)
+        )
     event = "created" if event_type == "ticket.created" else "updated"
     ticket_changed.send(Ticket, ticket=ticket, event=event, changed=changed, message=None)
 
 
-def _publish_message(message: Message) -> None:
+def _ticket_state(ticket: Ticket, changed: list[str]) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.pk,
+        "changed": changed,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "team_id": ticket.team_id,
+        "assignee_id": ticket.assignee_id,
+        "store_id": ticket.store_id,
+    }
+
+
+def _publish_message(message: Message, *, changed: list[str] | None = None) -> None:
+    """``changed``: the ticket fields this message moved, sent with the ticket's state in
+    the same event (then no ticket.updated is sent for them)."""
     ticket = message.ticket
-    realtime.publish(
-        ticket_groups(ticket),
-        "message.added",
+    data: dict[str, Any] = _ticket_state(ticket, changed) if changed is not None else {}
+    data.update(
         {
             "ticket_id": ticket.pk,
             "message_id": message.pk,
             "direction": message.direction,
             "channel": message.channel,
             "author_id": message.author_user_id,
-        },
+        }
     )
+    realtime.publish(ticket_groups(ticket), "message.added", data)
     ticket_changed.send(Ticket, ticket=ticket, event="message_added", changed=[], message=message)
 
 
