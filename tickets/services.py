@@ -296,9 +296,15 @@ def reply(
 
 
 @transaction.atomic
-def add_note(*, ticket: Ticket, author: AbstractBaseUser, text: str) -> Message:
+def add_note(
+    *,
+    ticket: Ticket,
+    author: AbstractBaseUser,
+    text: str,
+    attachments: Sequence[UploadedContent] = (),
+) -> Message:
     ticket = _lock(ticket)
-    body_text, _html = _clean_body(text, "", attachments=())
+    body_text, _html = _clean_body(text, "", attachments=attachments)
     message = Message.objects.create(
         ticket=ticket,
         direction=Direction.NOTE,
@@ -307,6 +313,7 @@ def add_note(*, ticket: Ticket, author: AbstractBaseUser, text: str) -> Message:
         author_user=author,
         body_text=body_text,
     )
+    _save_attachments(message, attachments)
     ticket.save(update_fields=["updated_at"])
     _publish_message(message)
     return message

@@ -381,6 +381,8 @@
         flash(result.data.message, "success");
         if (form === replyForm) {
           replyText.value = "";
+          var files = byId("reply-attachments");
+          if (files) files.value = "";
           syncTyping();
           setMode("reply");
         }
