@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from customers.identity import IdentityClaim
 from customers.models import Customer
@@ -169,7 +170,9 @@ def _thread(
     changed = ["last_customer_message_at", "last_channel"]
     ticket.last_customer_message_at, ticket.last_channel = now, channel
     if ticket.status == TicketStatus.PENDING:
-        _record_status(ticket, TicketStatus.OPEN, actor=None, reason=_("The customer replied"))
+        _record_status(
+            ticket, TicketStatus.OPEN, actor=None, reason=gettext_noop("The customer replied")
+        )
         changed.append("status")
     if store is not None and ticket.store_id is None:
         ticket.store = store
@@ -205,7 +208,9 @@ def _ticket_to_continue(
     )
     if solved is not None:
         solved.reopen_count += 1
-        _record_status(solved, TicketStatus.OPEN, actor=None, reason=_("The customer wrote again"))
+        _record_status(
+            solved, TicketStatus.OPEN, actor=None, reason=gettext_noop("The customer wrote again")
+        )
         return solved, False, True
     ticket = Ticket.objects.create(
         customer=customer,
@@ -286,7 +291,7 @@ def reply(
         ticket.first_response_at = now
         changed.append("first_response_at")
     if ticket.status == TicketStatus.NEW:
-        _record_status(ticket, TicketStatus.OPEN, actor=author, reason=_("First reply"))
+        _record_status(ticket, TicketStatus.OPEN, actor=author, reason=gettext_noop("First reply"))
         changed.append("status")
     ticket.save()
     enqueue(DELIVER_TOPIC, {"message_id": message.pk}, dedupe_key=f"deliver:{message.pk}")
@@ -539,6 +544,8 @@ def _lock(ticket: Ticket) -> Ticket:
 def _record_status(
     ticket: Ticket, status: str, *, actor: AbstractBaseUser | None, reason: str
 ) -> None:
+    """``reason``: the system's own reasons are stored untranslated (``gettext_noop``) and
+    translated when shown, in the reader's language; people's reasons are kept as written."""
     now = timezone.now()
     TicketStatusChange.objects.create(
         ticket=ticket,

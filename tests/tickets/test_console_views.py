@@ -516,6 +516,20 @@ def test_note_with_an_attachment_and_a_refused_file_type(personas, settings, tmp
     assert Message.objects.filter(ticket=ticket).count() == 1  # nothing else stored
 
 
+def test_system_reasons_are_shown_in_the_readers_language(personas):
+    ticket = TicketFactory(team=personas.team_a, status=TicketStatus.NEW)
+    services.reply(ticket=ticket, author=personas.agent.user, text="hello")
+    client = client_for(personas.agent)
+
+    english = client.get(ticket_url(ticket), headers={"accept-language": "en"}).content.decode()
+    chinese = client.get(
+        ticket_url(ticket), headers={"accept-language": "zh-hans"}
+    ).content.decode()
+
+    assert "First reply" in english
+    assert "首次回复" in chinese
+
+
 def test_status_history_is_on_the_timeline_with_who_and_why(personas):
     ticket = TicketFactory(team=personas.team_a, status=TicketStatus.OPEN)
     services.change_status(
