@@ -217,6 +217,14 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- channels (provider adapters) -----------------------------------------------------
+# Fernet keys for the providers' credentials at rest, newest first (see channels_hub/secrets.py).
+CHANNEL_SECRETS_KEYS = env_list("CHANNEL_SECRETS_KEYS", [])
+# Every call to a provider's API has a timeout; a timeout is retried by the outbox.
+CHANNEL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
+# Providers that sign a timestamp (WeChat) are refused outside this tolerance (replays).
+CHANNEL_WEBHOOK_TOLERANCE_SECONDS = env_int("CHANNEL_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+
 # --- logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
 LOGGING = {
