@@ -67,7 +67,7 @@ class FakeProvider:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            do_GET = do_POST = _handle  # noqa: N815
+            do_GET = do_POST = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
