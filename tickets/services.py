@@ -289,14 +289,21 @@ def reply(
 
 
 @transaction.atomic
-def add_note(*, ticket: Ticket, author: AbstractBaseUser, text: str) -> Message:
+def add_note(
+    *,
+    ticket: Ticket,
+    author: AbstractBaseUser | None,
+    text: str,
+    author_kind: str = AuthorKind.AGENT,
+) -> Message:
+    """An internal note; automation writes its notes with ``author_kind=system``."""
     ticket = _lock(ticket)
     body_text, _html = _clean_body(text, "", attachments=())
     message = Message.objects.create(
         ticket=ticket,
         direction=Direction.NOTE,
         channel=Channel.CONSOLE,
-        author_kind=AuthorKind.AGENT,
+        author_kind=author_kind,
         author_user=author,
         body_text=body_text,
     )
