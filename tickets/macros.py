@@ -97,28 +97,16 @@ def macros_for(user: AbstractBaseUser) -> QuerySet[Macro]:
     return Macro.objects.filter(Q(owner__isnull=True) | Q(owner=user), is_active=True)
 
 
+def macros_visible_to(user: AbstractBaseUser) -> QuerySet[Macro]:
+    """For the macros page: the shared ones and the user's own, enabled or not."""
+    return Macro.objects.filter(Q(owner__isnull=True) | Q(owner=user)).order_by("name", "id")
+
+
 def usable_macro(user: AbstractBaseUser, macro_id: int | str | None) -> Macro:
     try:
         return macros_for(user).get(pk=int(macro_id or 0))
     except (Macro.DoesNotExist, ValueError, TypeError):
         raise NotFoundError(_("That macro does not exist."), code="macro_not_found") from None
-
-
-def describe_actions(actions: list[dict[str, Any]]) -> list[str]:
-    from tickets.automation.actions import ACTIONS
-
-    described = []
-    for row in actions:
-        spec = ACTIONS.get(row.get("action"))
-        if spec is None:
-            continue
-        value = row["value"]
-        if spec.choices is not None:
-            value = dict(spec.choices()).get(value, value)
-        elif isinstance(value, list):
-            value = ", ".join(value)
-        described.append(f"{spec.label}: {value}")
-    return described
 
 
 # --- write side -------------------------------------------------------------------------

@@ -347,6 +347,20 @@ def clean_action(row: dict[str, Any], *, allowed: tuple[str, ...] | None = None)
     return {"action": spec.name, "value": spec.clean(raw)}
 
 
+def describe_action(row: dict[str, Any]) -> str:
+    spec = ACTIONS.get(row.get("action", ""))
+    if spec is None:
+        return str(row)
+    value = row.get("value")
+    if spec.choices is not None:
+        value = dict(spec.choices()).get("" if value is None else str(value), value)
+    elif isinstance(value, list):
+        value = ", ".join(value)
+    if value in ("", None):
+        value = "—"
+    return f"{spec.label}: {value}"
+
+
 def apply_action(ticket: Ticket, row: dict[str, Any], ctx: ActionContext) -> str:
     """Apply one stored action to the (fresh) ticket; returns its log description."""
     spec = ACTIONS[row["action"]]

@@ -425,6 +425,22 @@ def clean_condition(row: dict[str, Any]) -> dict[str, Any]:
     return {"field": field.name, "operator": operator, "value": value}
 
 
+def describe_condition(row: dict[str, Any]) -> str:
+    """ "Customer value tier is at least Gold" for the rule list and page."""
+    field = FIELDS.get(row.get("field", ""))
+    if field is None:
+        return str(row)
+    value = row.get("value")
+    if field.choices is not None:
+        labels = dict(field.choices())
+        value = labels.get("" if value is None else str(value), value)
+    elif field.value_kind == "number":
+        value = _("%(hours)s h") % {"hours": value}
+    else:
+        value = f"“{value}”"
+    return f"{field.label} {OPERATOR_LABELS.get(row.get('operator'), row.get('operator'))} {value}"
+
+
 def condition_holds(row: dict[str, Any], facts: Facts) -> bool:
     field = FIELDS[row["field"]]
     value = row["value"]
