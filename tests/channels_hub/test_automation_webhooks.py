@@ -26,7 +26,7 @@ class Partner(BaseHTTPRequestHandler):
     hang = threading.Event()
     received: list[tuple[dict, bytes]] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((dict(self.headers), body))
         if type(self).status == 0:  # never answer in time
