@@ -22,7 +22,13 @@ from django.utils.translation import gettext_lazy
 from omniservice.errors import DomainError, NotFoundError
 from omniservice.org.models import Role
 from tickets import services
-from tickets.automation.actions import MACRO_ACTIONS, ActionContext, apply_action, clean_action
+from tickets.automation.actions import (
+    MACRO_ACTIONS,
+    ActionContext,
+    apply_action,
+    clean_action,
+    describe_action,
+)
 from tickets.models import AuthorKind, Macro, Message, Ticket
 from tickets.visibility import profile_of
 
@@ -95,6 +101,25 @@ def render_macro(
 def macros_for(user: AbstractBaseUser) -> QuerySet[Macro]:
     """The macros ``user`` may apply: every shared one and their own."""
     return Macro.objects.filter(Q(owner__isnull=True) | Q(owner=user), is_active=True)
+
+
+def picker_items(user: AbstractBaseUser, ticket: Ticket, limit: int = 200) -> list[dict]:
+    """The reply box's choices: each usable macro rendered for ``ticket`` by ``user``."""
+    ticket = Ticket.objects.select_related("customer__home_store", "store", "assignee").get(
+        pk=ticket.pk
+    )
+    values = ticket_placeholders(ticket, agent=user)
+    language = ticket.customer.language
+    return [
+        {
+            "id": macro.pk,
+            "name": macro.name,
+            "shared": macro.is_shared,
+            "text": render_placeholders(macro_text(macro, language), values),
+            "actions": [describe_action(row) for row in macro.actions],
+        }
+        for macro in macros_for(user).order_by("name", "id")[:limit]
+    ]
 
 
 def macros_visible_to(user: AbstractBaseUser) -> QuerySet[Macro]:

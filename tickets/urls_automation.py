@@ -16,5 +16,6 @@ urlpatterns = [
     path("macros/new/", views.macro_create, name="macro-create"),
     path("macros/<int:macro_id>/edit/", views.macro_edit, name="macro-edit"),
     path("macros/<int:macro_id>/delete/", views.macro_delete, name="macro-delete"),
+    path("tickets/<int:number>/macros/", views.macro_options, name="macro-options"),
     path("tickets/<int:number>/macro-reply/", views.macro_reply, name="macro-reply"),
 ]

@@ -287,6 +287,16 @@ def macro_delete(request: HttpRequest, macro_id: int) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET"])
+@console_view
+def macro_options(request: HttpRequest, number: int) -> JsonResponse:
+    """The picker's list: the agent's macros rendered for this ticket (JSON, shown as text)."""
+    ticket = ticket_for(request.user, number)
+    if ticket is None:
+        raise Http404
+    return JsonResponse({"macros": macros.picker_items(request.user, ticket)})
+
+
 @require_POST
 @console_view
 def macro_reply(request: HttpRequest, number: int) -> HttpResponse:

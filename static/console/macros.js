@@ -16,7 +16,7 @@
   var data = JSON.parse(dataNode.textContent);
   var strings = data.strings || {};
   var byId = {};
-  (data.macros || []).forEach(function (macro) { byId[String(macro.id)] = macro; });
+  var loaded = null;  // the list is fetched when the picker first opens
   var filter = document.getElementById("macro-filter");
   var list = document.getElementById("macro-options");
   var chosenBox = document.getElementById("macro-chosen");
@@ -47,12 +47,66 @@
   }
   function current() { return list.querySelector('li[aria-selected="true"]:not([hidden])'); }
 
+  function render(macros) {
+    list.textContent = "";
+    macros.forEach(function (macro) {
+      byId[String(macro.id)] = macro;
+      var item = document.createElement("li");
+      item.setAttribute("role", "option");
+      item.id = "macro-option-" + macro.id;
+      item.setAttribute("data-macro", String(macro.id));
+      item.setAttribute("aria-selected", "false");
+      var name = document.createElement("span");
+      name.className = "macro-name";
+      name.textContent = macro.name;
+      var scope = document.createElement("span");
+      scope.className = macro.shared ? "chip" : "chip tag";
+      scope.textContent = macro.shared ? strings.shared : strings.personal;
+      var preview = document.createElement("span");
+      preview.className = "macro-preview";
+      preview.textContent = macro.text.length > 160 ? macro.text.slice(0, 159) + "…" : macro.text;
+      item.appendChild(name);
+      item.appendChild(scope);
+      item.appendChild(preview);
+      if (macro.actions && macro.actions.length) {
+        var actions = document.createElement("span");
+        actions.className = "macro-actions";
+        actions.textContent = macro.actions.join(" · ");
+        item.appendChild(actions);
+      }
+      list.appendChild(item);
+    });
+    var empty = document.createElement("li");
+    empty.className = "muted empty";
+    empty.setAttribute("data-empty", "");
+    empty.textContent = strings.none;
+    list.appendChild(empty);
+    list.removeAttribute("aria-busy");
+  }
+  function load() {
+    if (!loaded) {
+      list.textContent = "";
+      var waiting = document.createElement("li");
+      waiting.className = "muted empty";
+      waiting.textContent = strings.loading;
+      list.appendChild(waiting);
+      loaded = fetch(data.optionsUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (payload) { render(payload.macros || []); })
+        .catch(function () { loaded = null; flash(strings.failed, "error"); });
+    }
+    return loaded || Promise.resolve();
+  }
+
   function open() {
     lastFocus = document.activeElement;
     picker.hidden = false;
     filter.value = "";
-    applyFilter();
     filter.focus();
+    load().then(applyFilter);
   }
   function close(restore) {
     picker.hidden = true;
@@ -65,7 +119,10 @@
       var haystack = (macro.name + " " + macro.text).toLowerCase();
       item.hidden = query !== "" && haystack.indexOf(query) === -1;
     });
-    highlight(visibleOptions()[0] || null);
+    var first = visibleOptions()[0] || null;
+    highlight(first);
+    var empty = list.querySelector("[data-empty]");
+    if (empty) empty.hidden = !!first;
   }
 
   function insert(macro) {

@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from tickets import macros
-from tickets.automation.actions import describe_action
 from tickets.console_queries import may_use_console
 
 register = template.Library()
@@ -24,28 +23,19 @@ def automation_nav(context: dict[str, Any]) -> dict[str, Any]:
 
 @register.inclusion_tag("tickets/_automation_macro_picker.html", takes_context=True)
 def macro_picker(context: dict[str, Any]) -> dict[str, Any]:
-    """The macros the agent may apply, rendered for this ticket in the customer's language."""
-    request, ticket = context["request"], context["ticket"]
-    listed = list(macros.macros_for(request.user).order_by("name", "id")[:200])
-    items = [
-        {
-            "id": macro.pk,
-            "name": macro.name,
-            "shared": macro.is_shared,
-            "text": macros.render_macro(macro, ticket, agent=request.user),
-            "actions": [describe_action(row) for row in macro.actions],
-        }
-        for macro in listed
-    ]
+    """The picker's shell; its macros are fetched when it first opens (no query here)."""
+    ticket = context["ticket"]
     return {
-        "items": items,
         "data": {
-            "macros": items,
+            "optionsUrl": reverse("console:macro-options", args=[ticket.pk]),
             "sendUrl": reverse("console:macro-reply", args=[ticket.pk]),
             "strings": {
                 "failed": _("That did not work. Check your connection and try again."),
                 "sent": _("Reply queued for delivery."),
                 "none": _("No macro matches."),
+                "loading": _("Loading…"),
+                "shared": _("shared"),
+                "personal": _("personal"),
             },
         },
     }
