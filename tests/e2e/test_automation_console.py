@@ -15,7 +15,7 @@ LIVE = "#live-status[data-state=live]"
 
 
 def test_macro_picker_from_the_keyboard_fills_the_reply_and_applies_actions_on_send(
-    asgi_server, console_page, personas
+    asgi_server, console_page, screenshot, personas
 ):
     customer = CustomerFactory(name="Mary <b>Lee</b>", language="en")
     ticket = TicketFactory(customer=customer, team=personas.team_a, status="open")
@@ -37,7 +37,7 @@ def test_macro_picker_from_the_keyboard_fills_the_reply_and_applies_actions_on_s
     expect(page.locator("#macro-options li[data-macro]")).to_have_count(2)
     page.keyboard.type("photo")
     expect(page.locator("#macro-options li[data-macro]:visible")).to_have_count(1)
-    page.screenshot(path="/tmp/automation-macro-picker.png")
+    screenshot(page, "automation-macro-picker")
     page.keyboard.press("Enter")
     expect(page.locator("#macro-picker")).to_be_hidden()
     expected = f"Dear Mary <b>Lee</b>, please send photos of ticket {ticket.pk}."
@@ -61,11 +61,10 @@ def test_macro_picker_from_the_keyboard_fills_the_reply_and_applies_actions_on_s
     ticket = Ticket.objects.get(pk=ticket.pk)
     assert ticket.status == "pending"
     assert list(ticket.tags.values_list("name", flat=True)) == ["photos"]
-    page.screenshot(path="/tmp/automation-macro-sent.png")
 
 
 def test_rule_editor_rows_offer_the_fields_operators_and_values(
-    asgi_server, console_page, personas
+    asgi_server, console_page, screenshot, personas
 ):
     page = console_page(personas.manager.user)
     page.goto(f"{asgi_server.url}/console/automation/new/")
@@ -89,7 +88,7 @@ def test_rule_editor_rows_offer_the_fields_operators_and_values(
     page.click('[data-add-row="actions"]')
     page.select_option("#id_actions-1-action", "add_note")
     page.fill("textarea#id_actions-1-value", "VIP refund: call back within the hour")
-    page.screenshot(path="/tmp/automation-rule-form.png", full_page=True)
+    screenshot(page, "automation-rule-form")
     page.click("#rule-form button[type=submit]")
     page.wait_for_url("**/console/automation/*/")
 
@@ -102,4 +101,4 @@ def test_rule_editor_rows_offer_the_fields_operators_and_values(
     assert [a["action"] for a in rule.actions] == ["set_priority", "add_note"]
     page.goto(f"{asgi_server.url}/console/automation/")
     expect(page.locator("#rule-list .rule-name")).to_have_text("VIP refunds on WeChat")
-    page.screenshot(path="/tmp/automation-rule-list.png", full_page=True)
+    screenshot(page, "automation-rule-list")
