@@ -56,6 +56,37 @@ def test_a_macro_written_in_one_language_only_falls_back_to_it(personas):
     assert render_macro(macro, ticket, agent=None) == "只有中文 Mary"
 
 
+def test_store_address_falls_back_to_the_customers_home_store_then_to_nothing(personas):
+    home = StoreFactory(address="北京市朝阳路 8 号")
+    macro = MacroFactory(body_zh="地址：{{store.address}}")
+    with_home = TicketFactory(customer=CustomerFactory(home_store=home), store=None)
+    assert render_macro(macro, with_home, agent=None) == "地址：北京市朝阳路 8 号"
+    nowhere = TicketFactory(customer=CustomerFactory(home_store=None), store=None)
+    assert render_macro(macro, nowhere, agent=None) == "地址："
+
+
+def test_without_a_sending_agent_the_agent_name_is_the_assignees(personas):
+    ticket = TicketFactory(customer=CustomerFactory(language="en"), assignee=personas.agent.user)
+    macro = MacroFactory(body_en="Regards, {{agent.name}}")
+    assert render_macro(macro, ticket, agent=None) == f"Regards, {personas.agent.display_name}"
+    assert render_macro(macro, ticket, agent=personas.teammate.user) == (
+        f"Regards, {personas.teammate.display_name}"
+    )
+
+
+def test_each_placeholder_renders_in_both_languages(personas):
+    store = StoreFactory(address="1 Nanjing Road")
+    macro = MacroFactory(
+        body_zh="{{customer.name}}|{{ticket.number}}|{{agent.name}}|{{store.address}}",
+        body_en="{{customer.name}}/{{ticket.number}}/{{agent.name}}/{{store.address}}",
+    )
+    for language, sep in (("zh-hans", "|"), ("en", "/")):
+        customer = CustomerFactory(name="Ann", language=language)
+        ticket = TicketFactory(customer=customer, store=store)
+        expected = sep.join(["Ann", str(ticket.pk), personas.agent.display_name, store.address])
+        assert render_macro(macro, ticket, agent=personas.agent.user) == expected
+
+
 def test_customer_text_cannot_inject_placeholders_or_template_code(personas):
     ticket = ticket_for_customer(personas, name="{{agent.name}} {% debug %} {{ settings }}")
     macro = MacroFactory(body_zh="Hi {{customer.name}} / {{agent.name}} / {{unknown.thing}}")
