@@ -260,6 +260,12 @@ def _hours_q(column: str) -> Callable[..., Q | None]:
     return build
 
 
+def _channel_q(operator: str, value: Any, now: datetime) -> Q | None:
+    """The channel the customer used last, else the one the ticket came in on (as Facts)."""
+    match = Q(last_channel=value) | Q(last_channel="", origin_channel=value)
+    return match if operator == "is" else ~match
+
+
 def _tag_q(operator: str, value: Any, now: datetime) -> Q | None:
     match = Q(
         pk__in=Ticket.tags.through.objects.filter(tickettag__name__iexact=value.strip()).values(
@@ -287,7 +293,7 @@ FIELDS: dict[str, ConditionField] = {
             "choice",
             lambda facts: facts.channel,
             choices=lambda: Channel.choices,
-            q=lambda op, v, now: _choice_q("last_channel")(op, v, now),
+            q=_channel_q,
         ),
         ConditionField(
             "message_text",
@@ -425,15 +431,22 @@ def clean_condition(row: dict[str, Any]) -> dict[str, Any]:
     return {"field": field.name, "operator": operator, "value": value}
 
 
-def describe_condition(row: dict[str, Any]) -> str:
-    """ "Customer value tier is at least Gold" for the rule list and page."""
+def describe_condition(row: dict[str, Any], labels: dict[str, dict] | None = None) -> str:
+    """ "Customer value tier is at least Gold" for the rule list and page.
+
+    ``labels`` caches each field's choices across calls, so a page listing many rules
+    looks up the stores and teams once, not once per row.
+    """
     field = FIELDS.get(row.get("field", ""))
     if field is None:
         return str(row)
     value = row.get("value")
     if field.choices is not None:
-        labels = dict(field.choices())
-        value = labels.get("" if value is None else str(value), value)
+        cache = {} if labels is None else labels
+        key = f"condition:{field.name}"
+        if key not in cache:
+            cache[key] = {str(v): label for v, label in field.choices()}
+        value = cache[key].get("" if value is None else str(value), value)
     elif field.value_kind == "number":
         value = _("%(hours)s h") % {"hours": value}
     else:
