@@ -110,13 +110,14 @@ def picker_items(user: AbstractBaseUser, ticket: Ticket, limit: int = 200) -> li
     )
     values = ticket_placeholders(ticket, agent=user)
     language = ticket.customer.language
+    labels: dict[str, dict] = {}
     return [
         {
             "id": macro.pk,
             "name": macro.name,
             "shared": macro.is_shared,
             "text": render_placeholders(macro_text(macro, language), values),
-            "actions": [describe_action(row) for row in macro.actions],
+            "actions": [describe_action(row, labels) for row in macro.actions],
         }
         for macro in macros_for(user).order_by("name", "id")[:limit]
     ]

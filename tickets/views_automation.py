@@ -54,10 +54,11 @@ def manager_view(view: View) -> View:
 # --- rules ------------------------------------------------------------------------------
 
 
-def _summaries(rule: AutomationRule) -> dict[str, list[str]]:
+def _summaries(rule: AutomationRule, labels: dict[str, dict] | None = None) -> dict[str, list]:
+    labels = {} if labels is None else labels
     return {
-        "conditions": [describe_condition(row) for row in rule.conditions],
-        "actions": [describe_action(row) for row in rule.actions],
+        "conditions": [describe_condition(row, labels) for row in rule.conditions],
+        "actions": [describe_action(row, labels) for row in rule.actions],
     }
 
 
@@ -74,8 +75,9 @@ def rule_list(request: HttpRequest) -> HttpResponse:
             last_applied=Subquery(last_applied)
         )
     )
+    labels: dict[str, dict] = {}
     for rule in listed:
-        rule.summary = _summaries(rule)
+        rule.summary = _summaries(rule, labels)
     return render(request, "tickets/automation/rule_list.html", {"rules": listed})
 
 
@@ -202,9 +204,10 @@ def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
 @console_view
 def macro_list(request: HttpRequest) -> HttpResponse:
     listed = list(macros.macros_visible_to(request.user))
+    labels: dict[str, dict] = {}
     for macro in listed:
         macro.editable = macros.may_edit_macro(request.user, macro)
-        macro.action_summary = [describe_action(row) for row in macro.actions]
+        macro.action_summary = [describe_action(row, labels) for row in macro.actions]
     context = {
         "macros": listed,
         "is_manager": macros.is_manager(request.user),

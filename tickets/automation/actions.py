@@ -347,13 +347,18 @@ def clean_action(row: dict[str, Any], *, allowed: tuple[str, ...] | None = None)
     return {"action": spec.name, "value": spec.clean(raw)}
 
 
-def describe_action(row: dict[str, Any]) -> str:
+def describe_action(row: dict[str, Any], labels: dict[str, dict] | None = None) -> str:
+    """ "Set team: VIP"; ``labels`` caches choices across calls (see describe_condition)."""
     spec = ACTIONS.get(row.get("action", ""))
     if spec is None:
         return str(row)
     value = row.get("value")
     if spec.choices is not None:
-        value = dict(spec.choices()).get("" if value is None else str(value), value)
+        cache = {} if labels is None else labels
+        key = f"action:{spec.name}"
+        if key not in cache:
+            cache[key] = {str(v): label for v, label in spec.choices()}
+        value = cache[key].get("" if value is None else str(value), value)
     elif isinstance(value, list):
         value = ", ".join(value)
     if value in ("", None):
