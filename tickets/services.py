@@ -164,7 +164,7 @@ def _thread(
         store=store,
     )
     _save_attachments(message, attachments)
-    changed = ["last_customer_message_at", "last_channel"]
+    changed = ["last_customer_message_at", "last_channel", *(["status"] if reopened else [])]
     ticket.last_customer_message_at, ticket.last_channel = now, channel
     if ticket.status == TicketStatus.PENDING:
         _record_status(ticket, TicketStatus.OPEN, actor=None, reason=_("The customer replied"))

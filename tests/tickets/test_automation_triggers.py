@@ -533,3 +533,21 @@ def test_the_channel_of_a_ticket_without_customer_messages_is_its_origin(operato
     assert (
         Ticket.objects.filter(pk=ticket.pk).filter(prefilter("all", rows, now)).exists() is expected
     )
+
+
+def test_an_updated_rule_ignores_messages_that_change_no_ticket_property(committing, personas):
+    rule = make_rule(events=["updated"], actions=[{"action": "add_note", "value": "changed"}])
+    with committing():
+        ticket = inbound("hello").ticket
+        services.change_status(ticket=fresh(ticket), status="open", actor=personas.agent.user)
+    assert applied(rule) == 1  # the status change
+    with committing():
+        inbound("one more thing")
+        services.reply(ticket=fresh(ticket), author=personas.agent.user, text="Sure")
+        services.add_note(ticket=fresh(ticket), author=personas.agent.user, text="fyi")
+    assert applied(rule) == 1
+    with committing():
+        services.change_status(ticket=fresh(ticket), status="solved", actor=personas.agent.user)
+        inbound("it broke again")  # reopens the solved ticket: a status change
+    assert applied(rule) == 3
+    assert fresh(ticket).status == "open"

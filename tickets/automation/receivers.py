@@ -16,6 +16,12 @@ from tickets.signals import ticket_changed
 
 logger = logging.getLogger(__name__)
 
+# Fields a message moves on its own; a change of only these is not a "ticket updated"
+# event (the message has its own event), so an update rule does not fire on every reply.
+MESSAGE_BOOKKEEPING = frozenset(
+    {"last_customer_message_at", "last_channel", "last_agent_message_at", "first_response_at"}
+)
+
 
 @receiver(ticket_changed, dispatch_uid="tickets.automation.schedule_event_rules")
 def schedule_event_rules(
@@ -33,6 +39,8 @@ def schedule_event_rules(
     elif event == "created":
         trigger, event_key = RunTrigger.CREATED, "created"
     else:
+        if changed and set(changed) <= MESSAGE_BOOKKEEPING:
+            return
         trigger, event_key = RunTrigger.UPDATED, uuid.uuid4().hex
     if trigger not in active_event_triggers():
         return
