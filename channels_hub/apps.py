@@ -7,4 +7,5 @@ class ChannelsHubConfig(AppConfig):
     verbose_name = _("Channels")
 
     def ready(self) -> None:
-        from channels_hub import delivery  # noqa: F401 - registers the outbox handler
+        # Register the outbox handlers (message delivery, partner webhooks of automation).
+        from channels_hub import automation_webhooks, delivery  # noqa: F401

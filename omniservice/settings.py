@@ -135,6 +135,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "omniservice.api.tasks.purge_idempotency_records",
         "schedule": 3600.0,
     },
+    "automation-time-rules": {
+        "task": "tickets.automation.tasks.sweep_time_rules",
+        "schedule": 300.0,
+    },
 }
 
 # --- auth, i18n, time -----------------------------------------------------------------
@@ -238,6 +242,7 @@ LOGGING = {
 
 # --- tickets --------------------------------------------------------------------------
 TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7, minimum=0)
+AUTOMATION_WEBHOOK_TIMEOUT_SECONDS = env_int("AUTOMATION_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- agent console --------------------------------------------------------------------
 LOGIN_URL = "login"

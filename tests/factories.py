@@ -114,3 +114,36 @@ class MessageFactory(factory.django.DjangoModelFactory):
     author_kind = "customer"
     body_text = factory.Sequence(lambda n: f"Message {n}")
     delivery_status = "received"
+
+
+class AutomationRuleFactory(factory.django.DjangoModelFactory):
+    """An enabled event rule run on ticket creation; pass conditions and actions."""
+
+    class Meta:
+        model = "tickets.AutomationRule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = "event"
+    events = factory.LazyFunction(lambda: ["created"])
+    match = "all"
+    conditions = factory.LazyFunction(list)
+    actions = factory.LazyFunction(list)
+    position = factory.Sequence(lambda n: n)
+
+
+class MacroFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tickets.Macro"
+
+    name = factory.Sequence(lambda n: f"Macro {n}")
+    body_zh = "您好 {{customer.name}}，工单 {{ticket.number}} 已处理。{{agent.name}}"
+    body_en = "Hello {{customer.name}}, ticket {{ticket.number}} is done. {{agent.name}}"
+
+
+class AutomationWebhookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tickets.AutomationWebhook"
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    url = "http://127.0.0.1:9/hook"
+    secret = "webhook-secret-for-tests"

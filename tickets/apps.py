@@ -8,3 +8,4 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from tickets import services  # noqa: F401 - connects the customer_merged receiver
+        from tickets.automation import admin, receivers  # noqa: F401 - rules on ticket changes

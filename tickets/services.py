@@ -167,7 +167,7 @@ def _thread(
         store=store,
     )
     _save_attachments(message, attachments)
-    changed = ["last_customer_message_at", "last_channel"]
+    changed = ["last_customer_message_at", "last_channel", *(["status"] if reopened else [])]
     ticket.last_customer_message_at, ticket.last_channel = now, channel
     if ticket.status == TicketStatus.PENDING:
         _record_status(
@@ -304,17 +304,19 @@ def reply(
 def add_note(
     *,
     ticket: Ticket,
-    author: AbstractBaseUser,
+    author: AbstractBaseUser | None,
     text: str,
     attachments: Sequence[UploadedContent] = (),
+    author_kind: str = AuthorKind.AGENT,
 ) -> Message:
+    """An internal note; automation writes its notes with ``author_kind=system``."""
     ticket = _lock(ticket)
     body_text, _html = _clean_body(text, "", attachments=attachments)
     message = Message.objects.create(
         ticket=ticket,
         direction=Direction.NOTE,
         channel=Channel.CONSOLE,
-        author_kind=AuthorKind.AGENT,
+        author_kind=author_kind,
         author_user=author,
         body_text=body_text,
     )

@@ -1,5 +1,16 @@
 """Tickets' data, one module per concern; everything is importable from ``tickets.models``."""
 
+from tickets.models.automation import (
+    AutomationRule,
+    AutomationRun,
+    AutomationWebhook,
+    Macro,
+    MatchMode,
+    RuleEvent,
+    RuleKind,
+    RunOutcome,
+    RunTrigger,
+)
 from tickets.models.core import (
     ALLOWED_TRANSITIONS,
     DELIVERY_RANK,
@@ -27,11 +38,20 @@ __all__ = [
     "PRIORITY_RANK",
     "Attachment",
     "AuthorKind",
+    "AutomationRule",
+    "AutomationRun",
+    "AutomationWebhook",
     "Channel",
     "DeliveryStatus",
     "Direction",
+    "Macro",
+    "MatchMode",
     "Message",
     "Priority",
+    "RuleEvent",
+    "RuleKind",
+    "RunOutcome",
+    "RunTrigger",
     "Ticket",
     "TicketLink",
     "TicketStatus",
