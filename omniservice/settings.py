@@ -132,6 +132,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "omniservice.api.tasks.purge_idempotency_records",
         "schedule": 3600.0,
     },
+    "sla-deadlines": {"task": "tickets.sla.check_sla_deadlines", "schedule": 60.0},
 }
 
 # --- auth, i18n, time -----------------------------------------------------------------

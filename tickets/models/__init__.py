@@ -19,6 +19,15 @@ from tickets.models.core import (
     TicketTag,
     attachment_path,
 )
+from tickets.models.sla import (
+    BusinessCalendar,
+    Holiday,
+    SlaEvent,
+    SlaEventKind,
+    SlaPolicy,
+    SlaTarget,
+    TicketSla,
+)
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -27,13 +36,20 @@ __all__ = [
     "PRIORITY_RANK",
     "Attachment",
     "AuthorKind",
+    "BusinessCalendar",
     "Channel",
     "DeliveryStatus",
     "Direction",
+    "Holiday",
     "Message",
     "Priority",
+    "SlaEvent",
+    "SlaEventKind",
+    "SlaPolicy",
+    "SlaTarget",
     "Ticket",
     "TicketLink",
+    "TicketSla",
     "TicketStatus",
     "TicketStatusChange",
     "TicketTag",
