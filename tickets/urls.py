@@ -1,6 +1,6 @@
 """The agent console, mounted at ``/console/`` by the composition root."""
 
-from django.urls import path
+from django.urls import include, path
 
 from tickets import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("tickets/<int:number>/properties/", views.update_properties, name="update-properties"),
     path("tickets/<int:number>/assignment/", views.assign, name="assign"),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
+    path("", include("tickets.urls_sla")),
 ]

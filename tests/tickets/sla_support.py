@@ -40,9 +40,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    current = Clock(shanghai(2026, 12, 7, 9, 0))  # a Monday morning
+def install_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """For a module's ``clock`` fixture; starts on Monday 2026-12-07 09:00 in Shanghai."""
+    current = Clock(shanghai(2026, 12, 7, 9, 0))
     monkeypatch.setattr(timezone, "now", lambda: current.now)
     return current
 

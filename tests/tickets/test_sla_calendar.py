@@ -78,9 +78,7 @@ def test_a_start_on_saturday_counts_from_monday_morning(team_hours):
 
 
 def test_a_holiday_is_closed_all_day():
-    hours = Schedule.from_hours(
-        "Asia/Shanghai", WEEKDAYS_9_TO_6, special={date(2026, 12, 7): []}
-    )
+    hours = Schedule.from_hours("Asia/Shanghai", WEEKDAYS_9_TO_6, special={date(2026, 12, 7): []})
 
     assert add_business_minutes(hours, shanghai(2026, 12, 4, 17, 0), 120) == shanghai(
         2026, 12, 8, 10, 0

@@ -6,9 +6,9 @@ import pytest
 
 from omniservice.org.models import Role
 from tests.factories import StaffProfileFactory, StoreFactory, TeamFactory
-from tests.tickets.sla_support import (  # noqa: F401 - fixtures
-    clock,
+from tests.tickets.sla_support import (
     customer_writes,
+    install_clock,
     london,
     policy,
     shanghai,
@@ -19,6 +19,11 @@ from tickets.models import AuthorKind, Ticket, TicketStatus
 from tickets.models.sla import BusinessCalendar, SlaEvent, SlaEventKind, SlaTarget, TicketSla
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return install_clock(monkeypatch)
 
 
 @pytest.fixture
@@ -43,9 +48,7 @@ def fresh(ticket: Ticket) -> Ticket:
 
 def events(ticket: Ticket) -> list[tuple[str, str, int]]:
     return list(
-        SlaEvent.objects.filter(ticket=ticket)
-        .order_by("id")
-        .values_list("target", "kind", "cycle")
+        SlaEvent.objects.filter(ticket=ticket).order_by("id").values_list("target", "kind", "cycle")
     )
 
 
@@ -70,8 +73,14 @@ def test_a_ticket_without_a_matching_policy_has_no_targets(clock, team):
 
 
 def test_a_priority_change_applies_the_policy_it_now_matches(clock, standard):
-    policy("Urgent 24/7", priorities=["urgent"], position=1, business_hours_only=False,
-           first_response_minutes=15, resolution_minutes=240)
+    policy(
+        "Urgent 24/7",
+        priorities=["urgent"],
+        position=1,
+        business_hours_only=False,
+        first_response_minutes=15,
+        resolution_minutes=240,
+    )
     clock.set(shanghai(2026, 12, 5, 22, 0))  # Saturday night
     ticket = customer_writes().ticket
 

@@ -7,9 +7,9 @@ from django.conf import settings
 
 from omniservice.org.models import Role
 from tests.factories import StaffProfileFactory, TeamFactory
-from tests.tickets.sla_support import (  # noqa: F401 - fixtures
-    clock,
+from tests.tickets.sla_support import (
     customer_writes,
+    install_clock,
     policy,
     shanghai,
     shanghai_calendar,
@@ -21,6 +21,11 @@ from tickets.sla.jobs import check_sla_deadlines, process_ticket_deadlines
 from tickets.visibility import MANAGERS_GROUP
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return install_clock(monkeypatch)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ job next has something to do for the ticket.
 
 from __future__ import annotations
 
+import itertools
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -24,7 +26,7 @@ MAX_TARGET_MINUTES = 60 * 24 * 365
 
 def _ranges_overlap(ranges: list) -> bool:
     ordered = sorted(tuple(item) for item in ranges)
-    return any(a[1] > b[0] for a, b in zip(ordered, ordered[1:], strict=False))
+    return any(a[1] > b[0] for a, b in itertools.pairwise(ordered))
 
 
 def validate_weekly_hours(value: object) -> None:

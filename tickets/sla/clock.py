@@ -131,7 +131,9 @@ def recompute(
     for target, value in due_times.items():
         setattr(ticket, DUE_FIELDS[target], value)
     if changed:
-        Ticket.objects.filter(pk=ticket.pk).update(**{name: getattr(ticket, name) for name in changed})
+        Ticket.objects.filter(pk=ticket.pk).update(
+            **{name: getattr(ticket, name) for name in changed}
+        )
     state.policy = policy
     state.status = ticket.status
     state.calendar_label = schedule.label[:120]
@@ -288,12 +290,22 @@ def record_outcome(
     """A target was fulfilled at ``at``: met, or a (late) breach if the job missed it."""
     if at <= due_at:
         claim_event(
-            ticket, target=target, kind=SlaEventKind.MET, cycle=cycle, due_at=due_at, at=at,
+            ticket,
+            target=target,
+            kind=SlaEventKind.MET,
+            cycle=cycle,
+            due_at=due_at,
+            at=at,
             policy=policy,
         )
         return
     event = claim_event(
-        ticket, target=target, kind=SlaEventKind.BREACH, cycle=cycle, due_at=due_at, at=at,
+        ticket,
+        target=target,
+        kind=SlaEventKind.BREACH,
+        cycle=cycle,
+        due_at=due_at,
+        at=at,
         policy=policy,
     )
     if event is not None and ticket.sla_breached_at is None:

@@ -24,6 +24,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from omniservice import realtime
+from omniservice.org.models import Team
 from tickets import services
 from tickets.models import (
     OPEN_STATUSES,
@@ -35,7 +36,6 @@ from tickets.models import (
     Priority,
     Ticket,
 )
-from omniservice.org.models import Team
 from tickets.models.sla import SlaEvent, SlaEventKind, SlaPolicy, SlaTarget, TicketSla
 from tickets.signals import ticket_changed
 from tickets.sla.clock import Deadline, claim_event, deadlines, recompute, recorded_events

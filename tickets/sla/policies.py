@@ -113,6 +113,9 @@ def _special_days(own: Q) -> dict:
     public = Q(calendar__isnull=True, store__isnull=True)
     days: dict = {}
     rows = Holiday.objects.filter(public | own).values_list("date", "hours", "calendar", "store")
-    for day, hours, calendar_id, store_id in sorted(rows, key=lambda r: r[2] or r[3] or 0):
-        days[day] = hours  # the owner's row (non-null id) sorts last and wins
+    # Public rows (no owner) first, so the owner's row for the same date overwrites them.
+    for day, hours, _calendar, _store in sorted(
+        rows, key=lambda row: row[2] is not None or row[3] is not None
+    ):
+        days[day] = hours
     return days
