@@ -34,8 +34,9 @@
       if (isNaN(due)) continue;
       var left = (due - now) / 1000;
       var warn = parseInt(node.getAttribute("data-sla-warn") || "0", 10);
-      var text = left >= 0 ? format(strings.left || "%(time)s", { time: span(left) })
-                           : format(strings.overdue || "-%(time)s", { time: span(-left) });
+      var compact = node.classList.contains("sla-badge");  // inbox rows: no "left"
+      var text = left < 0 ? format(strings.overdue || "-%(time)s", { time: span(-left) })
+        : compact ? span(left) : format(strings.left || "%(time)s", { time: span(left) });
       if (node.textContent !== text) node.textContent = text;
       node.classList.toggle("sla-overdue", left < 0);
       node.classList.toggle("sla-soon", left >= 0 && left <= warn);

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS_ABBR
 
-from tickets.models import OPEN_STATUSES, Ticket
+from customers.models import ValueTier
+from tickets.models import OPEN_STATUSES, Channel, Priority, Ticket
 from tickets.models.sla import (
     BusinessCalendar,
     Holiday,
@@ -19,9 +21,11 @@ from tickets.models.sla import (
     SlaTarget,
     TicketSla,
 )
+from tickets.sla.calendar import WEEKDAYS_ORDER
 from tickets.sla.clock import DUE_FIELDS, cycle_of, resolution_left, resolution_paused
 
 DEFAULT_WARNING_SECONDS = 15 * 60
+DASH = "\N{EN DASH}"
 
 
 @dataclass
@@ -126,21 +130,75 @@ def ticket_badge(ticket: Ticket) -> Badge | None:
 
 
 @dataclass
+class PolicyRow:
+    policy: SlaPolicy
+    priorities: list[str]
+    tiers: list[tuple[str, str]]
+    channels: list[str]
+    teams: list[str]
+
+    @property
+    def matches_anything(self) -> bool:
+        return not (self.priorities or self.tiers or self.channels or self.teams)
+
+
+@dataclass
+class CalendarRow:
+    calendar: BusinessCalendar
+    week: list[tuple[str, str]]  # ("Mon-Fri", "09:00-18:00") with en dashes
+
+
+@dataclass
 class PolicyOverview:
-    policies: list[SlaPolicy]
-    calendars: list[BusinessCalendar]
+    policies: list[PolicyRow]
+    calendars: list[CalendarRow]
     holidays: list[Holiday]
+
+
+def week_summary(hours: dict) -> list[tuple[str, str]]:
+    """Consecutive days with the same ranges together: [("Mon-Fri", "09:00-18:00"), ...]."""
+    groups: list[tuple[list[int], str]] = []
+    for index, day in enumerate(WEEKDAYS_ORDER):
+        ranges = ", ".join(f"{start}{DASH}{end}" for start, end in hours.get(day) or [])
+        if not ranges:
+            continue
+        if groups and groups[-1][1] == ranges and groups[-1][0][-1] == index - 1:
+            groups[-1][0].append(index)
+        else:
+            groups.append(([index], ranges))
+    return [
+        (
+            str(WEEKDAYS_ABBR[days[0]])
+            if len(days) == 1
+            else f"{WEEKDAYS_ABBR[days[0]]}{DASH}{WEEKDAYS_ABBR[days[-1]]}",
+            ranges,
+        )
+        for days, ranges in groups
+    ]
 
 
 def policy_overview(*, today: date | None = None, holidays: int = 20) -> PolicyOverview:
     today = today or timezone.localdate()
+    policies = (
+        SlaPolicy.objects.select_related("calendar", "escalate_to_team")
+        .prefetch_related("teams")
+        .order_by("position", "id")
+    )
     return PolicyOverview(
-        policies=list(
-            SlaPolicy.objects.select_related("calendar", "escalate_to_team")
-            .prefetch_related("teams")
-            .order_by("position", "id")
-        ),
-        calendars=list(BusinessCalendar.objects.select_related("team").order_by("name")),
+        policies=[
+            PolicyRow(
+                policy=p,
+                priorities=[Priority(v).label for v in p.priorities if v in Priority.values],
+                tiers=[(v, ValueTier(v).label) for v in p.tiers if v in ValueTier.values],
+                channels=[Channel(v).label for v in p.channels if v in Channel.values],
+                teams=[team.name for team in p.teams.all()],
+            )
+            for p in policies
+        ],
+        calendars=[
+            CalendarRow(calendar, week_summary(calendar.hours))
+            for calendar in BusinessCalendar.objects.select_related("team").order_by("name")
+        ],
         holidays=list(
             Holiday.objects.filter(date__gte=today)
             .select_related("calendar", "store")

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -43,6 +44,15 @@ def business_duration(value: timedelta | None) -> str:
     if hours:
         return _("%(hours)sh %(minutes)sm") % {"hours": hours, "minutes": minutes}
     return _("%(minutes)sm") % {"minutes": minutes}
+
+
+@register.filter
+def sla_when(value: datetime | None) -> str:
+    """A due instant in the reader's time zone: "15:41" today, "12-07 09:30" otherwise."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return formats.date_format(local, "H:i" if local.date() == timezone.localdate() else "m-d H:i")
 
 
 @register.simple_tag
