@@ -224,3 +224,54 @@ def test_the_calendar_admin_refuses_overlapping_hours(personas):
 
     assert response.status_code == 200
     assert not BusinessCalendar.objects.exists()
+
+
+def test_editing_a_policy_in_the_admin_recomputes_open_tickets(
+    clock, personas, standard, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tickets.sla import jobs
+
+    monkeypatch.setattr(jobs.recompute_open_tickets, "delay", jobs.recompute_open_tickets)
+    ticket = team_ticket(personas)
+    assert ticket.first_response_due_at == shanghai(2026, 12, 7, 10, 0)
+    fields = {
+        "name": standard.name,
+        "position": standard.position,
+        "is_active": "on",
+        "first_response_minutes": 120,
+        "next_response_minutes": 30,
+        "resolution_minutes": 480,
+        "warning_minutes": 20,
+        "business_hours_only": "on",
+        "escalate_reassign": "queue",
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(personas.manager).post(
+            reverse("admin:tickets_slapolicy_change", args=[standard.pk]), fields
+        )
+
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.first_response_due_at == shanghai(2026, 12, 7, 11, 0)
+    assert SlaPolicy.objects.get().escalate_reassign == "queue"
+
+
+def test_a_new_holiday_in_the_admin_moves_the_due_times(
+    clock, personas, standard, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tickets.sla import jobs
+
+    monkeypatch.setattr(jobs.recompute_open_tickets, "delay", jobs.recompute_open_tickets)
+    clock.set(shanghai(2026, 12, 7, 17, 30))  # 30 minutes left on Monday
+    ticket = team_ticket(personas)
+    assert ticket.first_response_due_at == shanghai(2026, 12, 8, 9, 30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(personas.manager).post(
+            reverse("admin:tickets_holiday_add"), {"date": "2026-12-08", "name": "Day off"}
+        )
+
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.first_response_due_at == shanghai(2026, 12, 9, 9, 30)

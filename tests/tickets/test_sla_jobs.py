@@ -241,3 +241,53 @@ def test_an_unassigned_ticket_warns_its_team(clock, team, published):
 
     warning = next(p for p in published if p[1] == "sla.warning")
     assert warning[0] == {f"team.{team.pk}", f"agent.{team.lead_id}"}
+
+
+def test_escalation_returns_the_ticket_to_the_teams_queue(clock, team, agent, published):
+    policy(escalate_reassign="queue", resolution_minutes=None, next_response_minutes=None)
+    ticket = assigned_ticket(team, agent)
+    clock.set(shanghai(2026, 12, 7, 10, 1))
+
+    check_sla_deadlines()
+    check_sla_deadlines()
+
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    assert (ticket.team, ticket.assignee) == (team, None)
+    event = SlaEvent.objects.get(ticket=ticket, kind=SlaEventKind.BREACH)
+    assert event.escalation == ["notify_managers", "unassigned"]
+    assert len(system_messages(ticket)) == 2  # the breach, the escalation
+
+
+def test_escalation_reassigns_to_the_team_lead(clock, team, agent, published):
+    policy(
+        escalate_reassign="lead",
+        escalate_raise_priority=True,
+        resolution_minutes=None,
+        next_response_minutes=None,
+    )
+    ticket = assigned_ticket(team, agent)
+    clock.set(shanghai(2026, 12, 7, 10, 1))
+
+    check_sla_deadlines()
+
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    assert (ticket.assignee_id, ticket.priority) == (team.lead_id, "high")
+    event = SlaEvent.objects.get(ticket=ticket, kind=SlaEventKind.BREACH)
+    assert event.escalation == ["notify_managers", "priority:high", f"assignee:{team.lead_id}"]
+
+
+def test_escalation_to_another_team_reassigns_to_that_teams_lead(clock, team, agent, published):
+    seniors = TeamFactory(slug="seniors", lead=StaffProfileFactory(role=Role.AGENT).user)
+    policy(
+        escalate_to_team=seniors,
+        escalate_reassign="lead",
+        resolution_minutes=None,
+        next_response_minutes=None,
+    )
+    ticket = assigned_ticket(team, agent)
+    clock.set(shanghai(2026, 12, 7, 10, 1))
+
+    check_sla_deadlines()
+
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    assert (ticket.team, ticket.assignee_id) == (seniors, seniors.lead_id)

@@ -21,6 +21,7 @@ from tickets.models.core import (
 )
 from tickets.models.sla import (
     BusinessCalendar,
+    EscalationReassign,
     Holiday,
     SlaEvent,
     SlaEventKind,
@@ -40,6 +41,7 @@ __all__ = [
     "Channel",
     "DeliveryStatus",
     "Direction",
+    "EscalationReassign",
     "Holiday",
     "Message",
     "Priority",

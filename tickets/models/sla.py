@@ -205,6 +205,12 @@ class SlaTarget(models.TextChoices):
     RESOLUTION = "resolution", _("Resolution")
 
 
+class EscalationReassign(models.TextChoices):
+    KEEP = "", _("keep the assignee")
+    QUEUE = "queue", _("back to the team's queue for another agent")
+    LEAD = "lead", _("to the team lead")
+
+
 class SlaPolicy(models.Model):
     """Targets for the tickets its conditions match; the first active match wins.
 
@@ -288,6 +294,14 @@ class SlaPolicy(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    escalate_reassign = models.CharField(
+        _("on breach: reassign"),
+        max_length=8,
+        choices=EscalationReassign.choices,
+        default=EscalationReassign.KEEP,
+        blank=True,
+        help_text=_("Applied after a move to another team, within the ticket's team."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

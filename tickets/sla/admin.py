@@ -5,13 +5,48 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import ValueTier
 from tickets.models import Channel, Priority
 from tickets.models.sla import BusinessCalendar, Holiday, SlaEvent, SlaPolicy
+
+
+def schedule_recompute(request: HttpRequest) -> None:
+    """After the admin's transaction commits, apply the edit to every open ticket's clock
+    (once per request, however many rows a list edit saved)."""
+    if getattr(request, "_sla_recompute_scheduled", False):
+        return
+    request._sla_recompute_scheduled = True  # type: ignore[attr-defined]
+    from tickets.sla.jobs import recompute_open_tickets
+
+    transaction.on_commit(lambda: recompute_open_tickets.delay())
+
+
+class RecomputesOpenTickets:
+    """Admin mixin: saving or deleting a calendar, holiday or policy recomputes the clocks."""
+
+    def save_model(
+        self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        schedule_recompute(request)
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: list, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        schedule_recompute(request)
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        super().delete_model(request, obj)  # type: ignore[misc]
+        schedule_recompute(request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().delete_queryset(request, queryset)  # type: ignore[misc]
+        schedule_recompute(request)
 
 
 class HolidayInline(admin.TabularInline):
@@ -22,7 +57,7 @@ class HolidayInline(admin.TabularInline):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(admin.ModelAdmin):
+class BusinessCalendarAdmin(RecomputesOpenTickets, admin.ModelAdmin):
     list_display = ("name", "timezone", "team", "is_default")
     list_filter = ("is_default", "timezone")
     search_fields = ("name",)
@@ -31,7 +66,7 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 
 
 @admin.register(Holiday)
-class HolidayAdmin(admin.ModelAdmin):
+class HolidayAdmin(RecomputesOpenTickets, admin.ModelAdmin):
     """Public holidays (neither calendar nor store) and store holidays live here."""
 
     list_display = ("date", "name", "calendar", "store", "hours")
@@ -84,11 +119,12 @@ class SlaPolicyForm(forms.ModelForm):
             "escalate_raise_priority",
             "escalate_notify_managers",
             "escalate_to_team",
+            "escalate_reassign",
         ]
 
 
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
+class SlaPolicyAdmin(RecomputesOpenTickets, admin.ModelAdmin):
     form = SlaPolicyForm
     list_display = (
         "position",
@@ -129,6 +165,7 @@ class SlaPolicyAdmin(admin.ModelAdmin):
                     "escalate_raise_priority",
                     "escalate_notify_managers",
                     "escalate_to_team",
+                    "escalate_reassign",
                 )
             },
         ),
@@ -136,9 +173,7 @@ class SlaPolicyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Recompute the SLA clocks of open tickets"))
     def recompute_open_tickets(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from tickets.sla.jobs import recompute_open_tickets
-
-        transaction.on_commit(lambda: recompute_open_tickets.delay())
+        schedule_recompute(request)
         self.message_user(
             request, _("Open tickets are being recomputed in the background."), messages.INFO
         )

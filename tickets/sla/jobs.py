@@ -36,7 +36,14 @@ from tickets.models import (
     Priority,
     Ticket,
 )
-from tickets.models.sla import SlaEvent, SlaEventKind, SlaPolicy, SlaTarget, TicketSla
+from tickets.models.sla import (
+    EscalationReassign,
+    SlaEvent,
+    SlaEventKind,
+    SlaPolicy,
+    SlaTarget,
+    TicketSla,
+)
 from tickets.signals import ticket_changed
 from tickets.sla.clock import Deadline, claim_event, deadlines, recompute, recorded_events
 from tickets.visibility import GENERAL_QUEUE_GROUP, MANAGERS_GROUP, ticket_groups
@@ -197,13 +204,13 @@ def _breach(ticket: Ticket, event: SlaEvent, policy: SlaPolicy) -> None:
 
 
 def _escalate(ticket: Ticket, breaches: list[SlaEvent], policy: SlaPolicy) -> None:
-    """Raise the priority one step and/or move to the policy's team, once per breach."""
+    """Raise the priority one step, move to the policy's team, reassign: once per breach."""
     actions: list[str] = []
     if policy.escalate_raise_priority:
         rank = PRIORITY_RANK[ticket.priority]
         if rank + 1 < len(Priority.values):
             higher = Priority.values[rank + 1]
-            services.update_ticket(ticket=ticket, actor=None, priority=higher)
+            ticket = services.update_ticket(ticket=ticket, actor=None, priority=higher)
             actions.append(f"priority:{higher}")
     team = policy.escalate_to_team
     if team is not None and team.pk != ticket.team_id:
@@ -213,10 +220,11 @@ def _escalate(ticket: Ticket, breaches: list[SlaEvent], policy: SlaPolicy) -> No
             .objects.filter(pk=ticket.assignee_id, staff_profile__teams=team)
             .exists()
         )
-        services.assign(
+        ticket = services.assign(
             ticket=ticket, actor=None, team=team, assignee=False if keeps_assignee else None
         )
         actions.append(f"team:{team.pk}")
+    actions.extend(_reassign(ticket, policy.escalate_reassign))
     if not actions:
         return
     for event in breaches:
@@ -229,10 +237,31 @@ def _escalate(ticket: Ticket, breaches: list[SlaEvent], policy: SlaPolicy) -> No
     )
 
 
+def _reassign(ticket: Ticket, how: str) -> list[str]:
+    """Take the ticket from its assignee: back to the team's queue (routing picks another
+    agent) or to the team lead; nothing when it already is where the policy sends it."""
+    if how == EscalationReassign.QUEUE and ticket.assignee_id:
+        services.assign(ticket=ticket, actor=None, assignee=None)
+        return ["unassigned"]
+    if how == EscalationReassign.LEAD and ticket.team_id and ticket.team.lead_id:
+        lead = ticket.team.lead
+        is_staff = hasattr(lead, "staff_profile") or lead.is_superuser
+        if is_staff and lead.pk != ticket.assignee_id:
+            services.assign(ticket=ticket, actor=None, assignee=lead)
+            return [f"assignee:{lead.pk}"]
+    return []
+
+
 def _describe(action: str) -> str:
     kind, _sep, value = action.partition(":")
     if kind == "priority":
         return _("priority raised to %(priority)s") % {"priority": Priority(value).label}
+    if kind == "unassigned":
+        return _("returned to the team's queue for another agent")
+    if kind == "assignee":
+        user = get_user_model().objects.filter(pk=int(value)).first()
+        name = (user.get_full_name() or user.get_username()) if user else value
+        return _("reassigned to %(name)s") % {"name": name}
     name = Team.objects.filter(pk=int(value)).values_list("name", flat=True).first()
     return _("moved to team %(team)s") % {"team": name or value}
 
