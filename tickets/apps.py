@@ -8,4 +8,4 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from tickets import services  # noqa: F401 - connects the customer_merged receiver
-        from tickets.sla import admin, clock, jobs  # noqa: F401 - SLA receiver, task, admin
+        from tickets.sla import admin, clock, jobs, receivers  # noqa: F401 - SLA receivers, task, admin

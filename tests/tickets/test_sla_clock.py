@@ -254,3 +254,53 @@ def test_subject_and_tag_changes_leave_the_clock_alone(clock, standard, monkeypa
     services.update_ticket(ticket=ticket, actor=None, priority="high")
 
     assert len(calls) == 1
+
+
+# --- changes outside the ticket -----------------------------------------------------------
+
+
+def test_a_customer_who_becomes_vip_gets_the_vip_targets_at_once(clock, standard, monkeypatch):
+    from customers.services import update_customer
+
+    policy("VIP", position=1, tiers=["vip"], first_response_minutes=10)
+    ticket = customer_writes().ticket
+    assert fresh(ticket).first_response_due_at == shanghai(2026, 12, 7, 10, 0)
+    published = []
+    monkeypatch.setattr(
+        "tickets.sla.receivers.realtime.publish", lambda *args: published.append(args)
+    )
+
+    update_customer(customer=ticket.customer, profile={"tier": "vip"})
+
+    assert fresh(ticket).first_response_due_at == shanghai(2026, 12, 7, 9, 10)
+    assert TicketSla.objects.get(ticket=ticket).policy.name == "VIP"
+    updates = [data for _groups, kind, data in published if kind == "ticket.updated"]
+    assert [data["changed"] for data in updates] == [["first_response_due_at"]]
+
+
+def test_saving_a_customer_without_its_tier_does_not_touch_tickets(
+    clock, standard, django_assert_num_queries
+):
+    ticket = customer_writes().ticket
+    customer = ticket.customer
+
+    with django_assert_num_queries(1):
+        customer.save(update_fields=["updated_at"])
+
+
+def test_new_store_hours_move_the_due_times_of_its_open_tickets(
+    clock, team, django_capture_on_commit_callbacks
+):
+    policy()
+    store = StoreFactory(code="sh-001", opening_hours={"mon": [["09:00", "18:00"]]})
+    other = StoreFactory(code="sh-002", opening_hours={"mon": [["09:00", "18:00"]]})
+    ticket = customer_writes(store=store, channel="store").ticket
+    elsewhere = customer_writes(store=other, channel="store").ticket
+    assert fresh(ticket).first_response_due_at == shanghai(2026, 12, 7, 10, 0)
+
+    store.opening_hours = {"mon": [["09:30", "18:00"]]}
+    with django_capture_on_commit_callbacks(execute=True):
+        store.save()
+
+    assert fresh(ticket).first_response_due_at == shanghai(2026, 12, 7, 10, 30)
+    assert fresh(elsewhere).first_response_due_at == shanghai(2026, 12, 7, 10, 0)

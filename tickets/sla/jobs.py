@@ -293,16 +293,16 @@ def _system_message(ticket: Ticket, text: str) -> Message:
 
 
 @shared_task(name="tickets.sla.recompute_open_tickets", acks_late=True, ignore_result=True)
-def recompute_open_tickets(after_id: int = 0, chunk: int = 200) -> int:
-    """Apply edited policies or calendars to every open ticket, a chunk per transaction."""
+def recompute_open_tickets(after_id: int = 0, chunk: int = 200, store_id: int | None = None) -> int:
+    """Apply edited policies or calendars to every open ticket (or those of one store),
+    a chunk per transaction."""
     done = 0
+    scope = Ticket.objects.filter(status__in=OPEN_STATUSES, merged_into__isnull=True)
+    if store_id is not None:
+        scope = scope.filter(store_id=store_id)
     while True:
         ids = list(
-            Ticket.objects.filter(
-                pk__gt=after_id, status__in=OPEN_STATUSES, merged_into__isnull=True
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk]
+            scope.filter(pk__gt=after_id).order_by("pk").values_list("pk", flat=True)[:chunk]
         )
         if not ids:
             return done
