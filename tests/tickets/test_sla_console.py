@@ -275,3 +275,47 @@ def test_a_new_holiday_in_the_admin_moves_the_due_times(
     assert response.status_code == 302
     ticket.refresh_from_db()
     assert ticket.first_response_due_at == shanghai(2026, 12, 9, 9, 30)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected", "absent"),
+    [
+        ("en", ["SLA policies", "First response", "On breach", "reassign: to the team lead"], []),
+        (
+            "zh-hans",
+            ["SLA 策略", "重新分配：转给团队负责人"],
+            ["First response", "On breach", "reassign:", "Business-hours calendars"],
+        ),
+    ],
+)
+def test_the_policy_page_speaks_the_managers_language(personas, language, expected, absent):
+    policy("Standard", escalate_reassign="lead")
+    shanghai_calendar(personas.team_a)
+
+    html = (
+        client_for(personas.manager).get(POLICIES, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    )
+
+    assert all(text in html for text in expected), [t for t in expected if t not in html]
+    assert not [text for text in absent if text in html]
+
+
+@pytest.mark.parametrize(
+    ("language", "present", "absent"),
+    [
+        ("zh-hans", ["首次响应", "解决"], ["First response", "Resolution", "due"]),
+        ("en", ["First response", "Resolution"], ["首次响应", "解决"]),
+    ],
+)
+def test_the_ticket_panel_speaks_the_agents_language(
+    clock, personas, standard, language, present, absent
+):
+    ticket = team_ticket(personas)
+
+    response = client_for(personas.agent).get(
+        reverse("console:sla-panel", args=[ticket.pk]), HTTP_ACCEPT_LANGUAGE=language
+    )
+
+    html = re.sub(r"<[^>]+>", " ", response.content.decode())
+    assert all(text in html for text in present)
+    assert not [text for text in absent if text in html]
