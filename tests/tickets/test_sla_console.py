@@ -178,6 +178,25 @@ def test_agents_may_not_open_the_policy_page(personas):
     assert client_for(personas.store_clerk).get(POLICIES).status_code == 403
 
 
+def test_the_policy_page_sends_strangers_to_the_login(personas):
+    response = Client().get(POLICIES)
+
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+
+
+def test_agents_may_not_edit_policies_in_the_admin(personas):
+    policy()
+    client = client_for(personas.agent)
+
+    assert client.get(reverse("admin:tickets_slapolicy_changelist")).status_code in (302, 403)
+    assert client.post(reverse("admin:tickets_slapolicy_add"), {"name": "x"}).status_code in (
+        302,
+        403,
+    )
+    assert SlaPolicy.objects.count() == 1
+
+
 def test_a_manager_edits_policies_in_the_admin_with_validation(personas):
     client = client_for(personas.manager)
     url = reverse("admin:tickets_slapolicy_add")
