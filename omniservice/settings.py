@@ -139,6 +139,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.automation.tasks.sweep_time_rules",
         "schedule": 300.0,
     },
+    "sla-deadlines": {"task": "tickets.sla.check_sla_deadlines", "schedule": 60.0},
 }
 
 # --- auth, i18n, time -----------------------------------------------------------------

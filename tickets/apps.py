@@ -7,5 +7,11 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        from tickets import services  # noqa: F401 - connects the customer_merged receiver
-        from tickets.automation import admin, receivers  # noqa: F401 - rules on ticket changes
+        # Imported for their side effects: receivers, Celery tasks and admin registrations.
+        import tickets.automation.admin
+        import tickets.automation.receivers
+        import tickets.services  # the customer_merged receiver
+        import tickets.sla.admin
+        import tickets.sla.clock
+        import tickets.sla.jobs
+        import tickets.sla.receivers  # noqa: F401

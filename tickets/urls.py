@@ -15,4 +15,5 @@ urlpatterns = [
     path("tickets/<int:number>/assignment/", views.assign, name="assign"),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("", include("tickets.urls_automation")),
+    path("", include("tickets.urls_sla")),
 ]

@@ -33,6 +33,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "org.change_team",
         "org.view_staffprofile",
         "org.change_staffprofile",
+        *[
+            f"tickets.{action}_{model}"
+            for model in ("slapolicy", "businesscalendar", "holiday")
+            for action in ("view", "add", "change", "delete")
+        ],
+        "tickets.view_slaevent",
     ],
     Role.ADMIN: ["*"],
 }

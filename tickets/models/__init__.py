@@ -30,6 +30,16 @@ from tickets.models.core import (
     TicketTag,
     attachment_path,
 )
+from tickets.models.sla import (
+    BusinessCalendar,
+    EscalationReassign,
+    Holiday,
+    SlaEvent,
+    SlaEventKind,
+    SlaPolicy,
+    SlaTarget,
+    TicketSla,
+)
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -41,9 +51,12 @@ __all__ = [
     "AutomationRule",
     "AutomationRun",
     "AutomationWebhook",
+    "BusinessCalendar",
     "Channel",
     "DeliveryStatus",
     "Direction",
+    "EscalationReassign",
+    "Holiday",
     "Macro",
     "MatchMode",
     "Message",
@@ -52,8 +65,13 @@ __all__ = [
     "RuleKind",
     "RunOutcome",
     "RunTrigger",
+    "SlaEvent",
+    "SlaEventKind",
+    "SlaPolicy",
+    "SlaTarget",
     "Ticket",
     "TicketLink",
+    "TicketSla",
     "TicketStatus",
     "TicketStatusChange",
     "TicketTag",
