@@ -29,6 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("console/channels/", include("channels_hub.urls_console")),
     path("console/", include("tickets.urls")),
     path("hooks/", include("channels_hub.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

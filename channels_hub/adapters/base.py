@@ -96,6 +96,18 @@ class ChannelLimits:
     reply_window: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class ConnectionField:
+    """One setting (or, with ``secret``, one credential) the console asks for."""
+
+    name: str
+    label: Any  # a lazy translation
+    secret: bool = False
+    required: bool = True
+    kind: str = "text"  # "text", "url" or "bool"
+    help_text: Any = ""
+
+
 def constant_time_equal(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
@@ -105,6 +117,7 @@ class Adapter:
     limits = ChannelLimits()
     # Channels served by omniservice itself (console, store, kiosk) have no provider account.
     needs_connection = True
+    connection_fields: tuple[ConnectionField, ...] = ()
 
     # --- inbound --------------------------------------------------------------------
     def handshake(self, request: HttpRequest, connection: ChannelConnection) -> HttpResponse:

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 import httpx
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     Adapter,
     ChannelLimits,
+    ConnectionField,
     InboundMessage,
     Receipt,
     SendResult,
@@ -69,6 +71,25 @@ def twilio_error_reason(response: httpx.Response) -> str:
 class TwilioSmsAdapter(Adapter):
     channels = (Channel.SMS,)
     limits = ChannelLimits(max_text_chars=1600)
+    connection_fields = (
+        ConnectionField("account_sid", gettext_lazy("Account SID")),
+        ConnectionField("auth_token", gettext_lazy("Auth token"), secret=True),
+        ConnectionField("from_number", gettext_lazy("Sender number")),
+        ConnectionField(
+            "webhook_url",
+            gettext_lazy("Public webhook URL"),
+            required=False,
+            kind="url",
+            help_text=gettext_lazy("Only when a proxy changes the URL the provider calls."),
+        ),
+        ConnectionField(
+            "base_url",
+            gettext_lazy("API base URL"),
+            required=False,
+            kind="url",
+            help_text=gettext_lazy("Leave empty for https://api.twilio.com"),
+        ),
+    )
 
     def verify(self, request: HttpRequest, connection: ChannelConnection) -> None:
         given = request.headers.get("X-Twilio-Signature", "")
