@@ -397,6 +397,14 @@ def assign(
     return ticket
 
 
+def publish_ticket_change(
+    ticket: Ticket, changed: list[str], *, extra_groups: Iterable[str] = ()
+) -> None:
+    """The live ``ticket.updated`` event and ``ticket_changed`` signal of ``assign`` and the
+    other actions, for writers that update many tickets in one statement (routing)."""
+    _publish_ticket(ticket, "ticket.updated", changed, extra_groups=extra_groups)
+
+
 @transaction.atomic
 def merge_tickets(*, source: Ticket, target: Ticket, actor: AbstractBaseUser | None) -> Ticket:
     """Move the source's messages to the target; the source redirects to the target."""

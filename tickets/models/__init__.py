@@ -19,8 +19,26 @@ from tickets.models.core import (
     TicketTag,
     attachment_path,
 )
+from tickets.models.routing import (
+    AgentRoutingState,
+    CapacityKind,
+    DecisionKind,
+    DefaultTeamRule,
+    QueueEntry,
+    RoutingDecision,
+    RoutingPolicy,
+    RoutingStrategy,
+)
 
 __all__ = [
+    "AgentRoutingState",
+    "CapacityKind",
+    "DecisionKind",
+    "DefaultTeamRule",
+    "QueueEntry",
+    "RoutingDecision",
+    "RoutingPolicy",
+    "RoutingStrategy",
     "ALLOWED_TRANSITIONS",
     "DELIVERY_RANK",
     "OPEN_STATUSES",
