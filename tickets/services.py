@@ -405,6 +405,17 @@ def publish_ticket_change(
     _publish_ticket(ticket, "ticket.updated", changed, extra_groups=extra_groups)
 
 
+def publish_ticket_changes(tickets: Sequence[Ticket], changed: list[str]) -> None:
+    """``publish_ticket_change`` for many tickets changed by one statement: the same
+    events, sent after commit in one trip (``realtime.publish_many``)."""
+    realtime.publish_many(
+        (ticket_groups(ticket), "ticket.updated", _ticket_event(ticket, changed))
+        for ticket in tickets
+    )
+    for ticket in tickets:
+        ticket_changed.send(Ticket, ticket=ticket, event="updated", changed=changed, message=None)
+
+
 @transaction.atomic
 def merge_tickets(*, source: Ticket, target: Ticket, actor: AbstractBaseUser | None) -> Ticket:
     """Move the source's messages to the target; the source redirects to the target."""
@@ -551,21 +562,23 @@ def _record_status(
         ticket.solved_at = None
 
 
+def _ticket_event(ticket: Ticket, changed: list[str]) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.pk,
+        "changed": changed,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "team_id": ticket.team_id,
+        "assignee_id": ticket.assignee_id,
+        "store_id": ticket.store_id,
+    }
+
+
 def _publish_ticket(
     ticket: Ticket, event_type: str, changed: list[str], extra_groups: Iterable[str] = ()
 ) -> None:
     realtime.publish(
-        ticket_groups(ticket) | set(extra_groups),
-        event_type,
-        {
-            "ticket_id": ticket.pk,
-            "changed": changed,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "team_id": ticket.team_id,
-            "assignee_id": ticket.assignee_id,
-            "store_id": ticket.store_id,
-        },
+        ticket_groups(ticket) | set(extra_groups), event_type, _ticket_event(ticket, changed)
     )
     event = "created" if event_type == "ticket.created" else "updated"
     ticket_changed.send(Ticket, ticket=ticket, event=event, changed=changed, message=None)

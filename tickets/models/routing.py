@@ -124,7 +124,9 @@ class QueueEntry(models.Model):
 
     Kept in the same transaction as every ticket change (``tickets.routing.queue``), so it
     exists exactly while the ticket needs an assignee; the sweep repairs any drift. Its
-    index serves the claim: one team, best first (priority, value tier, waiting time).
+    index serves the claim: one team, best first (priority, value tier, waiting time),
+    ready entries only (``retry_at`` set = backed off until then or until capacity frees;
+    ``release_due_retries`` clears it when due).
     """
 
     ticket = models.OneToOneField(
@@ -158,6 +160,12 @@ class QueueEntry(models.Model):
                 "waiting_since",
                 "ticket",
                 name="queueentry_claim_idx",
+                condition=models.Q(retry_at__isnull=True),
+            ),
+            models.Index(
+                fields=["retry_at"],
+                name="queueentry_retry_idx",
+                condition=models.Q(retry_at__isnull=False),
             ),
             models.Index(fields=["store", "store_only_until"], name="queueentry_store_idx"),
         ]
@@ -189,8 +197,15 @@ class RoutingDecision(models.Model):
     kind = models.CharField(max_length=12, choices=DecisionKind.choices)
     reason = models.CharField(max_length=40, blank=True)
     strategy = models.CharField(max_length=20, choices=RoutingStrategy.choices, blank=True)
+    # No database constraint on these three: the log is written in bulk on the hot path
+    # (one FK check per row instead of four); Django still nulls them on delete.
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -198,6 +213,7 @@ class RoutingDecision(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -205,6 +221,7 @@ class RoutingDecision(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
     )
     note = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)

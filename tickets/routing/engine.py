@@ -49,11 +49,22 @@ from tickets.models import (
 )
 from tickets.routing import rules
 from tickets.routing.guard import routing_writes
-from tickets.routing.queue import needs_routing
+from tickets.routing.queue import ROUTABLE_STATUSES, routable_tickets
 
 LEASE_CLASS = 5_820_301  # advisory-lock namespace of the team leases
 GENERAL = 0  # team key of the general queue (tickets without a team)
 EXAMPLES_PER_REASON = 3
+CLAIMED_FIELDS = (
+    "ticket_id",
+    "team_id",
+    "store_id",
+    "kind",
+    "language",
+    "skill_ids",
+    "tier",
+    "store_only_until",
+    "attempts",
+)
 CANDIDATES_SHOWN = 4
 
 
@@ -94,13 +105,15 @@ def policy_for(team_key: int) -> TeamPolicy:
     )
 
 
-def _ready(now: datetime) -> Q:
-    return Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+def release_due_retries() -> int:
+    """Entries whose back-off is over become ready again (kept out of the claim index
+    while backed off, so a long queue of waiting tickets costs a claim nothing)."""
+    return QueueEntry.objects.filter(retry_at__lte=timezone.now()).update(retry_at=None)
 
 
 def ready_team_keys(only: list[int] | None = None) -> list[int]:
     """Teams (``GENERAL`` for no team) with entries ready to be tried, automatic ones only."""
-    entries = QueueEntry.objects.filter(_ready(timezone.now()))
+    entries = QueueEntry.objects.filter(retry_at__isnull=True)
     if only is not None:
         condition = Q(team_id__in=[k for k in only if k != GENERAL])
         if GENERAL in only:
@@ -214,6 +227,32 @@ class _Pool:
     eligible: list[rules.Agent]
     ruled_out: Counter
     examples: dict[str, list[str]]
+    exhausted: dict | None = None  # the evidence once nobody in the pool has room
+    heap: list | None = None
+
+    def take(self, kind: str, strategy: str) -> rules.Agent | None:
+        """``rules.choose`` over the pool in O(log n): ranking keys only grow while a batch
+        assigns (load and last assignment go up), so a stale heap entry is re-keyed when it
+        reaches the top, and an agent without room leaves the heap for good."""
+        if self.heap is None:
+            self.heap = [
+                (rules.ranking_key(a, kind, strategy), n, a)
+                for n, a in enumerate(self.eligible)
+                if a.locked and a.free(kind) > 0
+            ]
+            heapq.heapify(self.heap)
+        heap = self.heap
+        while heap:
+            key, n, agent = heap[0]
+            if agent.free(kind) <= 0:
+                heapq.heappop(heap)
+                continue
+            current = rules.ranking_key(agent, kind, strategy)
+            if current != key:
+                heapq.heapreplace(heap, (current, n, agent))
+                continue
+            return agent
+        return None
 
 
 def _pool(agents: list[rules.Agent], work: rules.Work, policy: TeamPolicy) -> _Pool:
@@ -267,6 +306,23 @@ def _evidence(pool: _Pool, work: rules.Work, strategy: str, chosen: rules.Agent 
     }
 
 
+def _claim(team_key: int, size: int) -> list[dict]:
+    """The best ready entries of the team whose ticket still needs routing, locked."""
+    scope = {"team__isnull": True} if team_key == GENERAL else {"team_id": team_key}
+    return list(
+        QueueEntry.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
+        .filter(
+            retry_at__isnull=True,
+            ticket__status__in=ROUTABLE_STATUSES,
+            ticket__assignee__isnull=True,
+            ticket__merged_into__isnull=True,
+            **scope,
+        )
+        .order_by("-priority_rank", "-tier_rank", "waiting_since", "ticket_id")
+        .values(*CLAIMED_FIELDS)[:size]
+    )
+
+
 def route_team_batch(team_key: int, *, batch_size: int | None = None) -> BatchResult:
     """Route one batch of one team's queue (its own transaction)."""
     size = batch_size or settings.ROUTING_BATCH_SIZE
@@ -274,78 +330,70 @@ def route_team_batch(team_key: int, *, batch_size: int | None = None) -> BatchRe
         if not _lease(team_key):
             return BatchResult(leased=False)
         now = timezone.now()
-        entries = list(
-            QueueEntry.objects.select_related("ticket")
-            .select_for_update(skip_locked=True, no_key=True, of=("self", "ticket"))
-            .filter(_ready(now), **({"team__isnull": True} if team_key == GENERAL else {"team_id": team_key}))
-            .order_by("-priority_rank", "-tier_rank", "waiting_since", "ticket_id")[:size]
-        )
+        entries = _claim(team_key, size)
         result = BatchResult(claimed=len(entries))
         if not entries:
             return result
-        stale = [e.pk for e in entries if not needs_routing(e.ticket)]
-        if stale:
-            QueueEntry.objects.filter(pk__in=stale).delete()
-            result.stale = len(stale)
-        entries = [e for e in entries if needs_routing(e.ticket)]
         policy = policy_for(team_key)
-        agents = load_agents(team_key, {e.store_id for e in entries if e.store_id})
+        agents = load_agents(team_key, {e["store_id"] for e in entries if e["store_id"]})
         pools: dict[tuple, _Pool] = {}
-        assigned: list[tuple[QueueEntry, rules.Agent]] = []
-        decisions: list[RoutingDecision] = []
+        assigned: dict[int, tuple[rules.Agent, dict]] = {}
+        waiting: list[tuple[int, dict, _Pool]] = []
         backoff: list[int] = []
         sequence = 0
         for entry in entries:
+            until = entry["store_only_until"]
             work = rules.Work(
-                ticket_id=entry.pk,
-                team_id=entry.team_id,
-                store_id=entry.store_id,
-                kind=entry.kind,
-                language=entry.language,
-                skill_ids=frozenset(entry.skill_ids or ()),
-                tier=entry.tier or ValueTier.STANDARD,
-                store_only=entry.store_only_until is not None and entry.store_only_until > now,
+                ticket_id=entry["ticket_id"],
+                team_id=entry["team_id"],
+                store_id=entry["store_id"],
+                kind=entry["kind"],
+                language=entry["language"],
+                skill_ids=frozenset(entry["skill_ids"] or ()),
+                tier=entry["tier"] or ValueTier.STANDARD,
+                store_only=until is not None and until > now,
             )
             signature = work.signature()
             pool = pools.get(signature)
             if pool is None:
                 pool = pools[signature] = _pool(agents, work, policy)
-            chosen = rules.choose(pool.eligible, work, policy.strategy)
+            chosen = pool.take(work.kind, policy.strategy)
             if chosen is not None:
                 chosen.load[work.kind] = chosen.load.get(work.kind, 0) + 1
                 sequence += 1
                 chosen.last_assigned_at = now + timedelta(microseconds=sequence)
-                assigned.append((entry, chosen))
-                decisions.append(
-                    RoutingDecision(
-                        ticket_id=entry.pk,
-                        created_at=now,
-                        kind=DecisionKind.ASSIGNED,
-                        reason=_reason(pool, work, policy, chosen),
-                        strategy=policy.strategy,
-                        team_id=entry.team_id,
-                        assignee_id=chosen.user_id,
-                        details=_evidence(pool, work, policy.strategy, chosen),
-                    )
-                )
+                decision = {
+                    "kind": DecisionKind.ASSIGNED,
+                    "reason": _reason(pool, work, policy, chosen),
+                    "team_id": work.team_id,
+                    "assignee_id": chosen.user_id,
+                    "details": _evidence(pool, work, policy.strategy, chosen),
+                }
+                assigned[work.ticket_id] = (chosen, decision)
             elif any(not agent.locked for agent in pool.eligible):
                 result.busy += 1
             else:
-                backoff.append(entry.pk)
-                if entry.attempts == 0:
-                    decisions.append(
-                        RoutingDecision(
-                            ticket_id=entry.pk,
-                            created_at=now,
-                            kind=DecisionKind.WAITING,
-                            reason="all_full" if pool.eligible else "no_eligible",
-                            strategy=policy.strategy,
-                            team_id=entry.team_id,
-                            details=_evidence(pool, work, policy.strategy, None),
-                        )
-                    )
-        _write(assigned, backoff, decisions, now)
-        result.assigned, result.waiting = len(assigned), len(backoff)
+                backoff.append(work.ticket_id)
+                if entry["attempts"] == 0:
+                    if pool.exhausted is None:
+                        pool.exhausted = _evidence(pool, work, policy.strategy, None)
+                    waiting.append((work.ticket_id, entry, pool))
+        decisions = [
+            {"ticket_id": ticket_id, **decision} for ticket_id, (_a, decision) in assigned.items()
+        ]
+        decisions += [
+            {
+                "ticket_id": ticket_id,
+                "kind": DecisionKind.WAITING,
+                "reason": "all_full" if pool.eligible else "no_eligible",
+                "team_id": entry["team_id"],
+                "assignee_id": None,
+                "details": pool.exhausted,
+            }
+            for ticket_id, entry, pool in waiting
+        ]
+        result.assigned = _write(assigned, backoff, decisions, policy.strategy, now)
+        result.waiting = len(backoff)
         return result
 
 
@@ -358,21 +406,31 @@ def _reason(pool: _Pool, work: rules.Work, policy: TeamPolicy, chosen: rules.Age
 
 
 def _write(
-    assigned: list[tuple[QueueEntry, rules.Agent]],
+    assigned: dict[int, tuple[rules.Agent, dict]],
     backoff: list[int],
-    decisions: list[RoutingDecision],
+    decisions: list[dict],
+    strategy: str,
     now: datetime,
-) -> None:
+) -> int:
+    """Apply a batch; returns how many tickets were assigned."""
     tickets = []
-    for entry, agent in assigned:
-        ticket = entry.ticket
-        ticket.assignee_id = agent.user_id
-        ticket.updated_at = now
-        tickets.append(ticket)
+    if assigned:
+        # Lock the tickets now: one being changed by hand at this very moment is skipped
+        # (its agent's slot stays unused until the next batch, never over capacity).
+        tickets = list(
+            Ticket.objects.select_for_update(skip_locked=True, no_key=True).filter(
+                routable_tickets(), pk__in=list(assigned)
+            )
+        )
+        kept = {ticket.pk for ticket in tickets}
+        decisions = [d for d in decisions if d["kind"] != DecisionKind.ASSIGNED or d["ticket_id"] in kept]
+        for ticket in tickets:
+            ticket.assignee_id = assigned[ticket.pk][0].user_id
+            ticket.updated_at = now
     if tickets:
-        Ticket.objects.bulk_update(tickets, ["assignee", "updated_at"])
+        _update_assignees(tickets, now)
         QueueEntry.objects.filter(pk__in=[t.pk for t in tickets]).delete()
-        states = {agent.user_id: agent.last_assigned_at for _entry, agent in assigned}
+        states = {assigned[t.pk][0].user_id: assigned[t.pk][0].last_assigned_at for t in tickets}
         AgentRoutingState.objects.bulk_create(
             [AgentRoutingState(user_id=u, last_assigned_at=t) for u, t in states.items()],
             update_conflicts=True,
@@ -384,9 +442,77 @@ def _write(
             retry_at=now + timedelta(seconds=settings.ROUTING_RETRY_SECONDS),
             attempts=F("attempts") + 1,
         )
-    RoutingDecision.objects.bulk_create(decisions)
-    for ticket in tickets:
-        services.publish_ticket_change(ticket, ["assignee"])
+    _insert_decisions(decisions, strategy, now)
+    services.publish_ticket_changes(tickets, ["assignee"])
+    return len(tickets)
+
+
+def _insert_decisions(decisions: list[dict], strategy: str, now: datetime) -> None:
+    """One multi-row INSERT per chunk, without building a model instance per decision."""
+    if not decisions:
+        return
+    meta = RoutingDecision._meta
+    columns = ["ticket_id", "created_at", "kind", "reason", "strategy", "team_id"]
+    columns += ["assignee_id", "actor_id", "note", "details"]
+    details_field = meta.get_field("details")
+    created = connection.ops.adapt_datetimefield_value(now)
+    adapted: dict[int, object] = {}
+
+    def details(value: dict) -> object:
+        if id(value) not in adapted:  # the waiting tickets of one pool share their evidence
+            adapted[id(value)] = details_field.get_db_prep_save(value, connection)
+        return adapted[id(value)]
+
+    rows = [
+        (
+            d["ticket_id"],
+            created,
+            d["kind"],
+            d["reason"],
+            strategy,
+            d["team_id"],
+            d["assignee_id"],
+            None,
+            "",
+            details(d["details"]),
+        )
+        for d in decisions
+    ]
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    table = connection.ops.quote_name(meta.db_table)
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    chunk = 500 if connection.vendor == "postgresql" else 80
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            cursor.execute(
+                f"INSERT INTO {table} ({quoted}) VALUES "  # noqa: S608
+                + ", ".join([placeholder] * len(part)),
+                [value for row in part for value in row],
+            )
+
+
+def _update_assignees(tickets: list[Ticket], now: datetime) -> None:
+    """One UPDATE for the whole batch (Django's bulk_update builds a CASE per row, which
+    costs more than the rest of the batch)."""
+    table = connection.ops.quote_name(Ticket._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(["(%s, %s)"] * len(tickets))
+            params: list = [stamp]
+            for ticket in tickets:
+                params += [ticket.pk, ticket.assignee_id]
+            cursor.execute(
+                f"UPDATE {table} AS t SET assignee_id = v.assignee, updated_at = %s "  # noqa: S608
+                f"FROM (VALUES {values}) AS v(id, assignee) WHERE t.id = v.id",
+                params,
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET assignee_id = %s, updated_at = %s WHERE id = %s",  # noqa: S608
+                [(ticket.assignee_id, stamp, ticket.pk) for ticket in tickets],
+            )
 
 
 # --- runs -------------------------------------------------------------------------------
@@ -409,6 +535,7 @@ def route_waiting_tickets(
     """Route batches over the ready teams until nothing moves (or the time is up)."""
     deadline = time.monotonic() + (time_budget or settings.ROUTING_RUN_SECONDS)
     run = RunResult()
+    release_due_retries()
     while time.monotonic() < deadline:
         keys = ready_team_keys(team_keys)
         if not keys:
