@@ -96,7 +96,9 @@ def load(database: harness.ScratchDatabase, *, tickets: int, agents: int, seed: 
     rng = random.Random(seed)
     now = datetime.now(UTC)
     stores = [Store.objects.create(code=f"st-{i}", name=f"门店 {i}") for i in range(STORES)]
-    centre = [Team.objects.create(slug=f"cc-{i}", name=f"Contact centre {i}") for i in range(CENTRE_TEAMS)]
+    centre = [
+        Team.objects.create(slug=f"cc-{i}", name=f"Contact centre {i}") for i in range(CENTRE_TEAMS)
+    ]
     store_teams = [
         Team.objects.create(slug=f"store-{i}", name=f"Store team {i}", store=store)
         for i, store in enumerate(stores)
@@ -113,7 +115,8 @@ def load(database: harness.ScratchDatabase, *, tickets: int, agents: int, seed: 
 
     user_model = get_user_model()
     users = user_model.objects.bulk_create(
-        user_model(username=f"agent{i}", is_staff=True, password="!") for i in range(agents)
+        user_model(username=f"agent{i}", is_staff=True, password="!")  # noqa: S106 - unusable
+        for i in range(agents)
     )
     store_staff = max(agents // 15, 1)
     profiles = []
@@ -187,7 +190,9 @@ def load(database: harness.ScratchDatabase, *, tickets: int, agents: int, seed: 
                     "customer_id": customer,
                     "subject": f"问题 {i}",
                     "status": "new",
-                    "priority": rng.choices(["low", "normal", "high", "urgent"], [10, 70, 15, 5])[0],
+                    "priority": rng.choices(["low", "normal", "high", "urgent"], [10, 70, 15, 5])[
+                        0
+                    ],
                     "origin_channel": channel,
                     "last_channel": channel,
                     "store_id": stores[store].pk if store is not None else None,
@@ -200,12 +205,15 @@ def load(database: harness.ScratchDatabase, *, tickets: int, agents: int, seed: 
                 }
             )
             if rng.random() < 0.3:
-                needs.append({"id": len(needs) + 1, "ticket_id": i, "skill_id": rng.choice(skills).pk})
+                needs.append(
+                    {"id": len(needs) + 1, "ticket_id": i, "skill_id": rng.choice(skills).pk}
+                )
         copy_rows(cursor, Ticket, rows)
         copy_rows(cursor, Ticket.required_skills.through, needs)
         for table in ("customers_customer", "tickets_ticket"):
             cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
             )
     connection.close()
 
@@ -259,7 +267,15 @@ def race(env: dict[str, str], workers: int, batch_size: int) -> dict[str, Any]:
     start_at = time.time() + 3.0
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.routing", "--worker", str(start_at), "--batch", str(batch_size)],
+            [
+                sys.executable,
+                "-m",
+                "bench.routing",
+                "--worker",
+                str(start_at),
+                "--batch",
+                str(batch_size),
+            ],
             cwd=harness.PROJECT_DIR,
             env=env,
             stdout=subprocess.PIPE,
@@ -296,7 +312,9 @@ def check() -> dict[str, int]:
         .filter(n__gt=1)
         .count()
     )
-    chosen = dict(RoutingDecision.objects.filter(kind="assigned").values_list("ticket_id", "assignee_id"))
+    chosen = dict(
+        RoutingDecision.objects.filter(kind="assigned").values_list("ticket_id", "assignee_id")
+    )
     actual = dict(Ticket.objects.filter(pk__in=list(chosen)).values_list("pk", "assignee_id"))
     mismatched = sum(1 for pk, user in chosen.items() if actual.get(pk) != user)
 

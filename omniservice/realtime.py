@@ -145,7 +145,10 @@ async def _stream_send_all(layer: Any, per_stream: dict[str, list[dict[str, Any]
                 await layer.group_send(event["stream"], {"type": "realtime.event", "event": event})
             except Exception:  # best effort; clients resync on a seq gap
                 logger.warning(
-                    "realtime: could not send %s to %s", event["type"], event["stream"], exc_info=True
+                    "realtime: could not send %s to %s",
+                    event["type"],
+                    event["stream"],
+                    exc_info=True,
                 )
 
     await asyncio.gather(*(send_stream(events) for events in per_stream.values()))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.factories import CustomerFactory, TicketFactory
 from tickets.models import QueueEntry, Ticket
 from tickets.routing import engine, queue
-from tests.factories import CustomerFactory, TicketFactory
 
 
 def queued_ticket(*, team=None, tier="standard", language="zh-hans", skills=(), **fields) -> Ticket:

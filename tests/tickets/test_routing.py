@@ -218,8 +218,12 @@ def test_round_robin_rotates_whatever_the_load(team):
     empty = RoutableAgentFactory(teams=[team], capacity={"chat": 10})
     for _ in range(3):
         queued_ticket(team=team, assignee=loaded.user, status="open")
-    AgentRoutingState.objects.create(user=loaded.user, last_assigned_at=timezone.now() - timedelta(hours=2))
-    AgentRoutingState.objects.create(user=empty.user, last_assigned_at=timezone.now() - timedelta(hours=1))
+    AgentRoutingState.objects.create(
+        user=loaded.user, last_assigned_at=timezone.now() - timedelta(hours=2)
+    )
+    AgentRoutingState.objects.create(
+        user=empty.user, last_assigned_at=timezone.now() - timedelta(hours=1)
+    )
     tickets = [queued_ticket(team=team) for _ in range(4)]
 
     route(team)
@@ -264,7 +268,9 @@ def test_priority_comes_before_tier_and_tier_before_waiting_time(team):
     gold = queued_ticket(team=team, tier="gold")
     urgent = queued_ticket(team=team, priority="urgent")
     newest = queued_ticket(team=team)
-    QueueEntry.objects.filter(pk=oldest.pk).update(waiting_since=timezone.now() - timedelta(hours=1))
+    QueueEntry.objects.filter(pk=oldest.pk).update(
+        waiting_since=timezone.now() - timedelta(hours=1)
+    )
 
     route(team)
 
@@ -276,7 +282,9 @@ def test_priority_comes_before_tier_and_tier_before_waiting_time(team):
 
 
 def test_reserved_tiers_go_only_to_senior_agents(team):
-    RoutingPolicy.objects.create(team=team, reserved_tiers=["vip"], reserved_min_seniority=Seniority.SENIOR)
+    RoutingPolicy.objects.create(
+        team=team, reserved_tiers=["vip"], reserved_min_seniority=Seniority.SENIOR
+    )
     junior = RoutableAgentFactory(teams=[team])
     senior = RoutableAgentFactory(teams=[team], seniority=Seniority.SENIOR)
     AgentRoutingState.objects.create(user=senior.user, last_assigned_at=timezone.now())
@@ -317,7 +325,7 @@ def store_setup():
 
 
 def test_a_store_ticket_joins_its_stores_team_and_goes_to_store_staff_first(store_setup):
-    store, store_team, centre, clerk, agent = store_setup
+    store, store_team, _centre, clerk, _agent = store_setup
     ticket = queued_ticket(store=store, origin_channel="store")
 
     assert Ticket.objects.get(pk=ticket.pk).team_id == store_team.pk
@@ -329,7 +337,7 @@ def test_a_store_ticket_joins_its_stores_team_and_goes_to_store_staff_first(stor
 
 
 def test_a_store_ticket_waits_for_store_staff_during_the_window(store_setup):
-    store, store_team, centre, clerk, agent = store_setup
+    store, _store_team, _centre, clerk, _agent = store_setup
     clerk.presence = "offline"
     clerk.save()
     ticket = queued_ticket(store=store, origin_channel="store")
@@ -342,7 +350,7 @@ def test_a_store_ticket_waits_for_store_staff_during_the_window(store_setup):
 def test_a_store_ticket_overflows_to_the_contact_centre_after_the_wait(store_setup):
     from tickets.routing.services import overflow_store_tickets
 
-    store, store_team, centre, clerk, agent = store_setup
+    store, _store_team, centre, clerk, agent = store_setup
     clerk.presence = "offline"
     clerk.save()
     ticket = queued_ticket(store=store, origin_channel="store")
@@ -360,11 +368,13 @@ def test_a_store_ticket_overflows_to_the_contact_centre_after_the_wait(store_set
 
 
 def test_after_overflow_store_staff_remain_candidates(store_setup):
-    store, store_team, centre, clerk, agent = store_setup
+    store, _store_team, centre, clerk, agent = store_setup
     agent.presence = "offline"
     agent.save()
     ticket = queued_ticket(store=store, origin_channel="store", team=centre)
-    QueueEntry.objects.filter(pk=ticket.pk).update(store_only_until=timezone.now() - timedelta(seconds=1))
+    QueueEntry.objects.filter(pk=ticket.pk).update(
+        store_only_until=timezone.now() - timedelta(seconds=1)
+    )
 
     route()
 

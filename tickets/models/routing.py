@@ -229,7 +229,9 @@ class RoutingDecision(models.Model):
     class Meta:
         verbose_name = _("routing decision")
         verbose_name_plural = _("routing decisions")
-        indexes = [models.Index(fields=["ticket", "-created_at"], name="routingdecision_ticket_idx")]
+        indexes = [
+            models.Index(fields=["ticket", "-created_at"], name="routingdecision_ticket_idx")
+        ]
 
     def __str__(self) -> str:
         return f"#{self.ticket_id}: {self.kind} {self.reason}"

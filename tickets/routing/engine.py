@@ -44,7 +44,6 @@ from tickets.models import (
     QueueEntry,
     RoutingDecision,
     RoutingPolicy,
-    RoutingStrategy,
     Ticket,
 )
 from tickets.routing import rules
@@ -180,7 +179,19 @@ def load_agents(team_key: int, store_ids: set[int]) -> list[rules.Agent]:
         .values_list("pk", "presence")
     )
     agents = []
-    for pk, user_id, name, username, role, presence, since, langs, capacity, seniority, home in rows:
+    for (
+        pk,
+        user_id,
+        name,
+        username,
+        role,
+        presence,
+        since,
+        langs,
+        capacity,
+        seniority,
+        home,
+    ) in rows:
         is_locked = pk in locked
         if is_locked:
             presence = locked[pk]
@@ -277,7 +288,9 @@ def _evidence(pool: _Pool, work: rules.Work, strategy: str, chosen: rules.Agent 
     for agent in pool.eligible:
         if agent is chosen:
             continue
-        reason = rules.BUSY if not agent.locked else rules.FULL if agent.free(work.kind) <= 0 else None
+        reason = (
+            rules.BUSY if not agent.locked else rules.FULL if agent.free(work.kind) <= 0 else None
+        )
         if reason:
             ruled_out[reason] = ruled_out.get(reason, 0) + 1
             names = examples.setdefault(reason, [])
@@ -423,7 +436,9 @@ def _write(
             )
         )
         kept = {ticket.pk for ticket in tickets}
-        decisions = [d for d in decisions if d["kind"] != DecisionKind.ASSIGNED or d["ticket_id"] in kept]
+        decisions = [
+            d for d in decisions if d["kind"] != DecisionKind.ASSIGNED or d["ticket_id"] in kept
+        ]
         for ticket in tickets:
             ticket.assignee_id = assigned[ticket.pk][0].user_id
             ticket.updated_at = now

@@ -91,7 +91,9 @@ class TeamResolver:
                 return self._rules[key]
         return None
 
-    def resolve(self, *, store_id: int | None, channel: str, language: str) -> tuple[Team | None, str]:
+    def resolve(
+        self, *, store_id: int | None, channel: str, language: str
+    ) -> tuple[Team | None, str]:
         if store_id is not None:
             team = self.store_team(store_id)
             if team is not None:
@@ -165,9 +167,13 @@ def sync_ticket(ticket: Ticket, *, resolver: TeamResolver | None = None) -> tupl
         if team is not None:
             ticket.team = team
             changed.append("team")
-        decision = RoutingDecision(ticket=ticket, kind=DecisionKind.QUEUED, reason=reason, team=team)
+        decision = RoutingDecision(
+            ticket=ticket, kind=DecisionKind.QUEUED, reason=reason, team=team
+        )
     if changed:
-        Ticket.objects.filter(pk=ticket.pk).update(**{name: getattr(ticket, name) for name in changed})
+        Ticket.objects.filter(pk=ticket.pk).update(
+            **{name: getattr(ticket, name) for name in changed}
+        )
     entry = QueueEntry.objects.filter(ticket_id=ticket.pk).first()
     since = entry.waiting_since if entry else waiting_since(ticket, now)
     values = _entry_values(
@@ -278,7 +284,9 @@ def reconcile_queue(*, chunk: int = 2000) -> dict[str, int]:
     return {"removed": removed, "added": added, "retiered": retiered}
 
 
-def reopen_for(*, team_ids: Iterable[int] = (), store_ids: Iterable[int] = (), general: bool = False) -> int:
+def reopen_for(
+    *, team_ids: Iterable[int] = (), store_ids: Iterable[int] = (), general: bool = False
+) -> int:
     """Make backed-off entries of these queues ready again (an agent came online or freed
     capacity); returns how many."""
     condition = Q(team_id__in=list(team_ids)) | Q(store_id__in=list(store_ids))

@@ -60,8 +60,8 @@ def transfer_ticket(
     *,
     ticket: Ticket,
     actor: AbstractBaseUser,
-    assignee: AbstractBaseUser | None | bool = False,
-    team: Team | None | bool = False,
+    assignee: AbstractBaseUser | bool | None = False,
+    team: Team | bool | None = False,
     note: str = "",
 ) -> Ticket:
     """Assign or transfer a ticket by hand (to an agent and/or a team), with a note.
@@ -102,7 +102,9 @@ def transfer_ticket(
         if note:
             services.add_note(ticket=ticket, author=actor, text=note)
     moved = before_assignee is not None and ticket.assignee_id != before_assignee
-    moved = moved or (team is not False and before_team is not None and ticket.team_id != before_team)
+    moved = moved or (
+        team is not False and before_team is not None and ticket.team_id != before_team
+    )
     RoutingDecision.objects.create(
         ticket=ticket,
         kind=DecisionKind.TRANSFERRED if moved else DecisionKind.MANUAL,
@@ -187,9 +189,9 @@ def overflow_store_tickets() -> int:
     move to the overflow team (the policy's, else the default rules' team)."""
     now = timezone.now()
     due = list(
-        QueueEntry.objects.filter(
-            store_only_until__lte=now, team__store__isnull=False
-        ).values_list("pk", "team_id")
+        QueueEntry.objects.filter(store_only_until__lte=now, team__store__isnull=False).values_list(
+            "pk", "team_id"
+        )
     )
     if not due:
         return 0

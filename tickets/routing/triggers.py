@@ -43,9 +43,7 @@ def _schedule(team_keys: list[int] | None) -> None:
 
 def _agent_queues(profile: StaffProfile) -> tuple[list[int], list[int]]:
     team_ids = list(profile.teams.values_list("pk", flat=True))
-    store_ids = list(
-        profile.teams.filter(store__isnull=False).values_list("store_id", flat=True)
-    )
+    store_ids = list(profile.teams.filter(store__isnull=False).values_list("store_id", flat=True))
     if profile.home_store_id:
         store_ids.append(profile.home_store_id)
     return team_ids, store_ids
