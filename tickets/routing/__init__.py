@@ -5,5 +5,5 @@
 - ``engine``: the batch that claims a team's queue and assigns (SKIP LOCKED);
 - ``services``: assignment and transfer by hand, re-queue on offline, store overflow;
 - ``triggers``: receivers and Celery tasks (ticket changes, presence, the sweep);
-- ``selectors``: the decisions of a ticket and its queue position, for the console.
+- ``selectors``: the decisions of a ticket, its queue position and transfer targets (console).
 """

@@ -70,7 +70,7 @@ def on_ticket_changed(
         return
     with routing_writes():
         waits, fixed = queue.sync_ticket(ticket)
-        if fixed:
+        if "team" in fixed:  # it enters a team's inbox; a language alone shows nowhere
             services.publish_ticket_change(ticket, fixed)
     keys: set[int] | None = set()
     if waits:
