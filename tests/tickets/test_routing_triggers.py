@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import Retry
 from django.conf import settings
 from django.utils import timezone
 
@@ -13,7 +14,13 @@ from customers.identity import IdentityClaim
 from customers.models import IdentityKind
 from omniservice.errors import DomainError
 from omniservice.org.services import set_presence
-from tests.factories import RoutableAgentFactory, TeamFactory, TicketFactory, UserFactory
+from tests.factories import (
+    IdentityFactory,
+    RoutableAgentFactory,
+    TeamFactory,
+    TicketFactory,
+    UserFactory,
+)
 from tests.tickets.routing_helpers import assignee_of, is_queued, queued_ticket
 from tickets import services
 from tickets.models import (
@@ -226,3 +233,63 @@ def test_a_transfer_needs_a_target_and_a_short_note(team):
     assert not RoutingDecision.objects.filter(
         ticket=ticket, kind__in=["manual", "transferred"]
     ).exists()
+
+
+def test_a_routing_task_retries_a_transient_database_error(team, monkeypatch):
+    from django.db import OperationalError
+
+    from tickets.routing import engine
+
+    agent = RoutableAgentFactory(teams=[team])
+    ticket = queued_ticket(team=team)
+    real, calls = engine.route_waiting_tickets, []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected")
+        return real(**kwargs)
+
+    monkeypatch.setattr(engine, "route_waiting_tickets", flaky)
+    task = triggers.route_waiting_tickets
+    assert (task.acks_late, task.autoretry_for, task.retry_jitter) == (
+        True,
+        (OperationalError,),
+        True,
+    )
+
+    with pytest.raises(Retry):  # scheduled again with backoff, not failed
+        task.delay(team_keys=[team.pk])
+    assert assignee_of(ticket) is None
+
+    task.delay(team_keys=[team.pk])  # the retry, as a worker runs it after the backoff
+
+    assert len(calls) == 2
+    assert assignee_of(ticket) == agent.user_id
+
+
+def test_a_vip_message_behind_a_thousand_waiting_tickets_is_routed_first_on_commit(
+    team, django_capture_on_commit_callbacks
+):
+    from customers.models import Customer
+    from tickets.routing import queue
+
+    agent = RoutableAgentFactory(teams=[team], capacity={"chat": 1})
+    customers = Customer.objects.bulk_create(
+        Customer(name=f"c{n}", language="zh-hans") for n in range(1000)
+    )
+    Ticket.objects.bulk_create(
+        Ticket(
+            customer=c, subject="q", team=team, origin_channel="web_chat", last_channel="web_chat"
+        )
+        for c in customers
+    )
+    assert queue.reconcile_queue()["added"] == 1000  # waiting; nobody routed them yet
+    IdentityFactory(customer__tier="vip", kind=IdentityKind.PHONE, value="+8613999999999")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        vip = inbound("vip-1", phone="+8613999999999").ticket
+
+    assert assignee_of(vip) == agent.user_id
+    assert Ticket.objects.filter(assignee=agent.user).count() == 1
+    assert QueueEntry.objects.filter(team=team).count() == 1000
