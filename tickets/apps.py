@@ -8,4 +8,4 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from tickets import services  # noqa: F401 - connects the customer_merged receiver
-        from tickets.routing import triggers  # noqa: F401 - routing receivers and tasks
+        from tickets.routing import admin, triggers  # noqa: F401 - routing receivers, tasks, admin

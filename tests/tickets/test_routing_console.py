@@ -160,3 +160,23 @@ def test_someone_who_cannot_see_the_ticket_cannot_transfer_it(team):
 
     assert response.status_code == 404
     assert not RoutingDecision.objects.filter(ticket=ticket, kind="transferred").exists()
+
+
+@pytest.mark.parametrize(
+    "page_name",
+    [
+        "admin:tickets_routingpolicy_changelist",
+        "admin:tickets_routingpolicy_add",
+        "admin:tickets_defaultteamrule_changelist",
+        "admin:tickets_queueentry_changelist",
+        "admin:tickets_routingdecision_changelist",
+    ],
+)
+def test_routing_is_configured_and_inspected_in_the_admin(admin_client, team, page_name):
+    ticket = queued_ticket(team=team)
+    RoutingDecision.objects.create(ticket=ticket, kind="waiting", reason=XSS)
+
+    response = admin_client.get(reverse(page_name))
+
+    assert response.status_code == 200
+    assert XSS.encode() not in response.content
