@@ -14,5 +14,6 @@ urlpatterns = [
     path("tickets/<int:number>/properties/", views.update_properties, name="update-properties"),
     path("tickets/<int:number>/assignment/", views.assign, name="assign"),
     path("tickets/<int:number>/transfer/", views_routing.transfer, name="transfer"),
+    path("tickets/<int:number>/routing/", views_routing.panel, name="routing-panel"),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
 ]

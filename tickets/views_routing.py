@@ -1,7 +1,8 @@
 """Console views of routing: transfer a ticket to an agent and/or team with a note.
 
 The decision log itself is rendered on the ticket page by the ``routing_panel`` tag
-(``tickets.templatetags.routing_tags``)."""
+(``tickets.templatetags.routing_tags``); ``panel`` serves it again when the ticket changes
+(``static/console/routing.js`` refetches it after the ticket's controls were refreshed)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from omniservice.errors import DomainError
 from omniservice.org.models import Team
@@ -61,3 +63,10 @@ def transfer(request: HttpRequest, number: int) -> HttpResponse:
     except DomainError as exc:
         return _refused(request, ticket, exc)
     return _done(request, ticket, _("Ticket transferred."))
+
+
+@require_GET
+@console_view
+def panel(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = _visible_ticket(request, number)
+    return render(request, "tickets/_routing_panel_fragment.html", {"ticket": ticket})

@@ -180,3 +180,17 @@ def test_routing_is_configured_and_inspected_in_the_admin(admin_client, team, pa
 
     assert response.status_code == 200
     assert XSS.encode() not in response.content
+
+
+def test_the_panel_is_served_alone_for_live_refresh(team):
+    agent = RoutableAgentFactory(teams=[team])
+    ticket = queued_ticket(team=team)
+    outsider = StaffProfileFactory(role=Role.AGENT, teams=[TeamFactory(slug="elsewhere")])
+    url = reverse("console:routing-panel", args=[ticket.pk])
+
+    response = client_for(agent).get(url)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="routing-panel"' in html and "csrfmiddlewaretoken" in html
+    assert client_for(outsider).get(url).status_code == 404
