@@ -433,3 +433,34 @@ def test_the_sweep_repairs_missing_and_stale_entries(team):
 
     assert counts["added"] == 1 and counts["removed"] == 1
     assert is_queued(missing) and not is_queued(stale)
+
+
+@pytest.mark.parametrize(
+    ("policy_minutes", "setting_minutes", "window"), [(15, 10, 15), (None, 7, 7)]
+)
+def test_store_overflow_happens_after_the_configured_wait_and_not_before(
+    store_setup, monkeypatch, settings, policy_minutes, setting_minutes, window
+):
+    from tickets.routing.services import overflow_store_tickets
+
+    store, store_team, centre, clerk, agent = store_setup
+    RoutingPolicy.objects.filter(team=store_team).update(store_first_minutes=policy_minutes)
+    settings.ROUTING_STORE_FIRST_MINUTES = setting_minutes
+    clerk.presence = "offline"
+    clerk.save()
+    opened = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: opened)
+    ticket = queued_ticket(store=store, origin_channel="store")
+    Ticket.objects.filter(pk=ticket.pk).update(created_at=opened)
+
+    monkeypatch.setattr(timezone, "now", lambda: opened + timedelta(minutes=window - 1))
+    assert overflow_store_tickets() == 0
+    route()
+    assert assignee_of(ticket) is None  # the contact centre may not take it yet
+
+    monkeypatch.setattr(timezone, "now", lambda: opened + timedelta(minutes=window, seconds=1))
+    assert overflow_store_tickets() == 1
+    route()
+
+    ticket.refresh_from_db()
+    assert (ticket.team_id, ticket.assignee_id) == (centre.pk, agent.user_id)
