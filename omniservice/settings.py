@@ -140,6 +140,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "sla-deadlines": {"task": "tickets.sla.check_sla_deadlines", "schedule": 60.0},
+    "routing-sweep": {
+        "task": "tickets.routing.triggers.sweep_routing_queue",
+        "schedule": float(env_int("ROUTING_SWEEP_SECONDS", 30, minimum=5)),
+    },
 }
 
 # --- auth, i18n, time -----------------------------------------------------------------
@@ -244,6 +248,15 @@ LOGGING = {
 # --- tickets --------------------------------------------------------------------------
 TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7, minimum=0)
 AUTOMATION_WEBHOOK_TIMEOUT_SECONDS = env_int("AUTOMATION_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# --- routing (tickets.routing) ---------------------------------------------------------
+ROUTING_BATCH_SIZE = env_int("ROUTING_BATCH_SIZE", 200, minimum=1)
+ROUTING_RETRY_SECONDS = env_int("ROUTING_RETRY_SECONDS", 60, minimum=1)
+ROUTING_RUN_SECONDS = env_int("ROUTING_RUN_SECONDS", 20, minimum=1)
+ROUTING_STORE_FIRST_MINUTES = env_int("ROUTING_STORE_FIRST_MINUTES", 10, minimum=0)
+ROUTING_DEFAULT_STRATEGY = env_choice(
+    "ROUTING_DEFAULT_STRATEGY", "least_loaded", {"least_loaded", "round_robin"}
+)
 
 # --- agent console --------------------------------------------------------------------
 LOGIN_URL = "login"

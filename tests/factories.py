@@ -147,3 +147,26 @@ class AutomationWebhookFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Partner {n}")
     url = "http://127.0.0.1:9/hook"
     secret = "webhook-secret-for-tests"
+
+
+class SkillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "org.Skill"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"skill-{n}")
+    name = factory.SelfAttribute("code")
+
+
+class RoutableAgentFactory(StaffProfileFactory):
+    """An online agent ready for routing: ``RoutableAgentFactory(teams=[team], skills=[...])``."""
+
+    presence = "online"
+    presence_changed_at = factory.LazyFunction(timezone.now)
+    capacity = factory.LazyFunction(lambda: {"chat": 5, "email": 20, "phone": 1})
+    languages = factory.LazyFunction(lambda: ["zh-hans", "en"])
+
+    @factory.post_generation
+    def skills(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.skills.set(extracted)

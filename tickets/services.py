@@ -418,6 +418,25 @@ def assign(
     return ticket
 
 
+def publish_ticket_change(
+    ticket: Ticket, changed: list[str], *, extra_groups: Iterable[str] = ()
+) -> None:
+    """The live ``ticket.updated`` event and ``ticket_changed`` signal of ``assign`` and the
+    other actions, for writers that update many tickets in one statement (routing)."""
+    _publish_ticket(ticket, "ticket.updated", changed, extra_groups=extra_groups)
+
+
+def publish_ticket_changes(tickets: Sequence[Ticket], changed: list[str]) -> None:
+    """``publish_ticket_change`` for many tickets changed by one statement: the same
+    events, sent after commit in one trip (``realtime.publish_many``)."""
+    realtime.publish_many(
+        (ticket_groups(ticket), "ticket.updated", _ticket_state(ticket, changed))
+        for ticket in tickets
+    )
+    for ticket in tickets:
+        ticket_changed.send(Ticket, ticket=ticket, event="updated", changed=changed, message=None)
+
+
 @transaction.atomic
 def merge_tickets(*, source: Ticket, target: Ticket, actor: AbstractBaseUser | None) -> Ticket:
     """Move the source's messages to the target; the source redirects to the target."""
