@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -114,3 +116,17 @@ class MessageFactory(factory.django.DjangoModelFactory):
     author_kind = "customer"
     body_text = factory.Sequence(lambda n: f"Message {n}")
     delivery_status = "received"
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    """A CSAT survey of a solved ticket, sent now, answerable for 14 days."""
+
+    class Meta:
+        model = "tickets.Survey"
+
+    kind = "csat"
+    ticket = factory.SubFactory(TicketFactory, status="solved")
+    customer = factory.SelfAttribute("ticket.customer")
+    channel = "api"
+    language = "zh-hans"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from channels_hub.adapters.base import Adapter, PermanentDeliveryError, SendResult
+from channels_hub.adapters.base import Adapter, Notice, PermanentDeliveryError, SendResult
 from channels_hub.adapters.builtin import BuiltinAdapter
 
 _ADAPTERS: dict[str, Adapter] = {}
@@ -19,4 +19,11 @@ def adapter_for(channel: str) -> Adapter | None:
 
 register_adapter(BuiltinAdapter())
 
-__all__ = ["Adapter", "PermanentDeliveryError", "SendResult", "adapter_for", "register_adapter"]
+__all__ = [
+    "Adapter",
+    "Notice",
+    "PermanentDeliveryError",
+    "SendResult",
+    "adapter_for",
+    "register_adapter",
+]

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from customers.models import Customer
 from tickets.models import Message
 
 
 class PermanentDeliveryError(Exception):
     """The provider refused the message for good (4xx, closed window, bad address)."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to a customer outside any ticket (a survey invitation, an outreach)."""
+
+    customer: Customer
+    channel: str
+    text: str
+    reference: str  # stable per notice, for the provider's own deduplication
 
 
 @dataclass(frozen=True)
@@ -23,3 +34,7 @@ class Adapter:
     def send(self, message: Message) -> SendResult:
         """Deliver one outbound message; raise PermanentDeliveryError or a transient error."""
         raise NotImplementedError
+
+    def send_notice(self, notice: Notice) -> SendResult:
+        """Start a conversation with a customer (no ticket); channels that cannot refuse."""
+        raise PermanentDeliveryError(f"the {notice.channel} channel cannot send notices")

@@ -19,6 +19,14 @@ from tickets.models.core import (
     TicketTag,
     attachment_path,
 )
+from tickets.models.surveys import (
+    BadScoreAction,
+    SatisfactionPolicy,
+    Survey,
+    SurveyDelivery,
+    SurveyKind,
+    SurveyOutcome,
+)
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -27,11 +35,17 @@ __all__ = [
     "PRIORITY_RANK",
     "Attachment",
     "AuthorKind",
+    "BadScoreAction",
     "Channel",
     "DeliveryStatus",
     "Direction",
     "Message",
     "Priority",
+    "SatisfactionPolicy",
+    "Survey",
+    "SurveyDelivery",
+    "SurveyKind",
+    "SurveyOutcome",
     "Ticket",
     "TicketLink",
     "TicketStatus",
