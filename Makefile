@@ -44,9 +44,13 @@ serve-ws: messages
 	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off
 
 worker: install
+	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL (without it tasks run inside the web process)"; exit 1; }
 	$(BIN)/celery -A omniservice worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}
 
+# One beat per installation; periodic tasks live in the database (django-celery-beat),
+# editable in the admin, seeded from CELERY_BEAT_SCHEDULE (omniservice/beat.py).
 beat: install
+	@test -n "$$REDIS_URL" || { echo "make beat needs REDIS_URL (the broker the workers read)"; exit 1; }
 	$(BIN)/celery -A omniservice beat --loglevel INFO
 
 lint: install

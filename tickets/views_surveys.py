@@ -9,6 +9,7 @@ token; the pages are never cached, indexed or leaked through the Referer header.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -64,7 +65,17 @@ class CommentForm(forms.Form):
 
 
 def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The client's address; behind our own proxy (a private peer), the last hop it
+    appended to X-Forwarded-For (a client can only forge the entries before it)."""
+    peer = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    try:
+        via_proxy = bool(forwarded) and ipaddress.ip_address(peer).is_private
+    except ValueError:
+        via_proxy = False
+    if via_proxy:
+        return forwarded.rsplit(",", 1)[-1].strip() or peer
+    return peer or "unknown"
 
 
 def _within_rate(key: str, limit: int) -> bool:

@@ -431,3 +431,15 @@ def test_the_satisfaction_api_hides_tickets_a_console_user_may_not_see(personas,
 
 def test_the_satisfaction_api_of_an_unknown_ticket_is_404(partner):
     assert partner.get(satisfaction_url(999999)).status_code == 404
+
+
+def test_behind_the_proxy_each_client_has_its_own_rate_limit():
+    survey = SurveyFactory()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+
+    for _ in range(30):
+        Client().get(page_url(survey), HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7", **proxy)
+    limited = Client().get(page_url(survey), HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    other = Client().get(page_url(survey), HTTP_X_FORWARDED_FOR="203.0.113.8", **proxy)
+
+    assert (limited.status_code, other.status_code) == (429, 200)
