@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -92,7 +93,7 @@ def _within_rate(key: str, limit: int) -> bool:
 
 def _private(response: HttpResponse, language: str | None = None) -> HttpResponse:
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"  # no-referrer would send "Origin: null" and fail CSRF
     response["X-Robots-Tag"] = "noindex, nofollow"
     if language:
         response["Content-Language"] = language
@@ -127,8 +128,15 @@ def survey_page(request: HttpRequest, token: str) -> HttpResponse:
     policy = SatisfactionPolicy.current()
     if not surveys.is_viewable(survey, policy):
         return _notice(request, "expired", status=404, language=language)
-    with translation.override(language):
+    with translation.override(language), timezone.override(_customer_zone(survey)):
         return _private(_survey_view(request, survey, policy, language), language)
+
+
+def _customer_zone(survey: Survey) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zoneinfo.ZoneInfo(survey.customer.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def _survey_view(
