@@ -93,7 +93,8 @@ def _within_rate(key: str, limit: int) -> bool:
 
 def _private(response: HttpResponse, language: str | None = None) -> HttpResponse:
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "same-origin"  # no-referrer would send "Origin: null" and fail CSRF
+    # Not "no-referrer": browsers would then post with "Origin: null" and fail the CSRF check.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     if language:
         response["Content-Language"] = language
