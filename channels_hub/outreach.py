@@ -1,6 +1,6 @@
 """Messages to customers outside a ticket, sent through the outbox (survey invitations).
 
-``tickets.surveys`` queues an NPS survey with the outbox topic ``survey.deliver``; this
+``tickets.surveys.nps`` queues an NPS survey with the outbox topic ``survey.deliver``; this
 handler finds the channel's adapter and calls its ``send_notice``. The edge layer may
 import tickets, never the reverse, so the outbox is the way down.
 """
@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from channels_hub.adapters import Notice, PermanentDeliveryError, adapter_for
 from omniservice.outbox.handlers import register
 from tickets.models import Survey, SurveyDelivery
-from tickets.surveys import SURVEY_DELIVER_TOPIC, record_survey_delivery, survey_message_text
+from tickets.surveys.nps import SURVEY_DELIVER_TOPIC, record_survey_delivery
+from tickets.surveys.services import survey_message_text
 
 logger = logging.getLogger(__name__)
 

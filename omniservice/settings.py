@@ -137,7 +137,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "omniservice.api.tasks.purge_idempotency_records",
         "schedule": 3600.0,
     },
-    "nps-surveys": {"task": "tickets.tasks_surveys.send_nps_surveys", "schedule": 3600.0},
+    "nps-surveys": {"task": "tickets.surveys.tasks.send_nps_surveys", "schedule": 3600.0},
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 

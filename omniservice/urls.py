@@ -10,7 +10,7 @@ from customers.api import CustomerViewSet, EventBatchView
 from omniservice import health, views
 from omniservice.org.api import StoreListView
 from tickets.api import InboundMessageView, TicketViewSet
-from tickets.api_surveys import TicketSatisfactionView
+from tickets.surveys.api import TicketSatisfactionView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("customers", CustomerViewSet, basename="customer")
@@ -36,7 +36,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("console/", include("tickets.urls")),
-    path("survey/", include("tickets.urls_surveys")),
+    path("survey/", include("tickets.surveys.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

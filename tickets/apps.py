@@ -7,8 +7,5 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        from tickets import (  # noqa: F401 - surveys: admin, receivers, tasks
-            admin_surveys,
-            services,
-            tasks_surveys,
-        )
+        from tickets import services  # noqa: F401 - connects the customer_merged receiver
+        from tickets.surveys import admin, tasks  # noqa: F401 - survey receivers, task, admin

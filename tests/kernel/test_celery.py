@@ -19,7 +19,7 @@ PROJECT_TASKS = [
     "omniservice.outbox.tasks.deliver_outbox_message",
     "omniservice.outbox.tasks.sweep_outbox",
     "omniservice.api.tasks.purge_idempotency_records",
-    "tickets.tasks_surveys.send_nps_surveys",
+    "tickets.surveys.tasks.send_nps_surveys",
 ]
 
 

@@ -14,7 +14,6 @@ from customers.models import Consent, ConsentPurpose
 from customers.services import merge_customers
 from omniservice.outbox.models import OutboxMessage
 from tests.factories import CustomerFactory, SurveyFactory, TicketFactory
-from tickets import surveys
 from tickets.models import (
     AuthorKind,
     BadScoreAction,
@@ -30,6 +29,7 @@ from tickets.models import (
     TicketStatusChange,
 )
 from tickets.services import change_status, merge_tickets
+from tickets.surveys import services as surveys
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,10 @@ from channels_hub.adapters import Adapter, Notice, PermanentDeliveryError, SendR
 from customers.models import Consent, ConsentPurpose, ContactChannel, CustomerStatus
 from omniservice.outbox.models import OutboxMessage
 from tests.factories import CustomerFactory, TicketFactory
-from tickets import surveys
 from tickets.models import SatisfactionPolicy, Survey, SurveyDelivery, SurveyKind
-from tickets.tasks_surveys import send_nps_surveys
+from tickets.surveys import nps
+from tickets.surveys.services import survey_url
+from tickets.surveys.tasks import send_nps_surveys
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def solved_customer(days_ago: float = 2, **fields):
 
 def candidates() -> list[int]:
     return list(
-        surveys.nps_candidates(now=NOW, policy=SatisfactionPolicy.current()).values_list(
+        nps.nps_candidates(now=NOW, policy=SatisfactionPolicy.current()).values_list(
             "pk", flat=True
         )
     )
@@ -126,7 +127,7 @@ def test_the_preferred_channel_is_used_when_consented_else_the_first_consented()
     consent(prefers_wechat, ContactChannel.EMAIL)
     consent(prefers_wechat, ContactChannel.WECHAT, granted=False)
 
-    assert surveys.send_due_nps_surveys(now=NOW) == 2
+    assert nps.send_due_nps_surveys(now=NOW) == 2
 
     channels = dict(Survey.objects.values_list("customer_id", "channel"))
     assert channels == {prefers_sms.pk: "sms", prefers_wechat.pk: "email"}
@@ -142,21 +143,21 @@ def test_customers_outside_their_contact_hours_wait_for_a_later_run():
     )
     consent(overnight, ContactChannel.EMAIL)
 
-    assert surveys.send_due_nps_surveys(now=NOW) == 1
+    assert nps.send_due_nps_surveys(now=NOW) == 1
     assert list(Survey.objects.values_list("customer_id", flat=True)) == [overnight.pk]
-    assert surveys.send_due_nps_surveys(now=NOW + timedelta(hours=7)) == 1  # 19:00 local
+    assert nps.send_due_nps_surveys(now=NOW + timedelta(hours=7)) == 1  # 19:00 local
 
 
 def test_running_the_task_twice_asks_each_customer_once():
     customer = solved_customer()
     consent(customer, ContactChannel.EMAIL)
 
-    assert surveys.send_due_nps_surveys(now=NOW) == 1
-    assert surveys.send_due_nps_surveys(now=NOW + timedelta(hours=1)) == 0
+    assert nps.send_due_nps_surveys(now=NOW) == 1
+    assert nps.send_due_nps_surveys(now=NOW + timedelta(hours=1)) == 0
 
     survey = Survey.objects.get()
     assert (survey.kind, survey.ticket_id, survey.channel) == ("nps", None, "email")
-    assert OutboxMessage.objects.get().topic == surveys.SURVEY_DELIVER_TOPIC
+    assert OutboxMessage.objects.get().topic == nps.SURVEY_DELIVER_TOPIC
 
 
 def test_the_batch_size_bounds_a_run_and_disabled_sends_nothing():
@@ -164,9 +165,9 @@ def test_the_batch_size_bounds_a_run_and_disabled_sends_nothing():
         consent(solved_customer(), ContactChannel.EMAIL)
     SatisfactionPolicy.objects.create(pk=1, nps_batch_size=2)
 
-    assert surveys.send_due_nps_surveys(now=NOW) == 2
+    assert nps.send_due_nps_surveys(now=NOW) == 2
     SatisfactionPolicy.objects.filter(pk=1).update(nps_enabled=False)
-    assert surveys.send_due_nps_surveys(now=NOW) == 0
+    assert nps.send_due_nps_surveys(now=NOW) == 0
 
 
 class NoticeAdapter(Adapter):
@@ -192,13 +193,13 @@ def test_the_survey_leaves_through_the_outbox_on_the_channels_adapter(
     consent(customer, ContactChannel.EMAIL)
 
     with django_capture_on_commit_callbacks(execute=True):
-        surveys.send_due_nps_surveys(now=NOW)
+        nps.send_due_nps_surveys(now=NOW)
 
     survey = Survey.objects.get()
     assert survey.delivery == SurveyDelivery.SENT
     [notice] = adapter.notices
     assert (notice.customer, notice.channel) == (customer, "email")
-    assert surveys.survey_url(survey) in notice.text
+    assert survey_url(survey) in notice.text
     assert "recommend us" in notice.text
 
 
@@ -214,7 +215,7 @@ def test_a_channel_that_refuses_or_is_not_connected_marks_the_survey_failed(
     consent(unconnected, ContactChannel.WECHAT)
 
     with django_capture_on_commit_callbacks(execute=True):
-        surveys.send_due_nps_surveys(now=NOW)
+        nps.send_due_nps_surveys(now=NOW)
 
     assert Survey.objects.get(customer=bounced).failure_reason == "bounced"
     assert "微信" in Survey.objects.get(customer=unconnected).failure_reason  # zh-hans default

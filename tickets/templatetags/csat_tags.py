@@ -7,8 +7,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from tickets import surveys
 from tickets.models import Ticket
+from tickets.surveys import services as surveys
 
 register = template.Library()
 

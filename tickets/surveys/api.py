@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from omniservice.api.models import ApiKey
 from omniservice.api.views import ApiView
 from omniservice.errors import NotFoundError
-from tickets import surveys
 from tickets.models import DeliveryStatus, Survey, SurveyDelivery, SurveyOutcome, Ticket
+from tickets.surveys import services as surveys
 from tickets.visibility import tickets_visible_to
 
 MAX_SURVEYS = 100

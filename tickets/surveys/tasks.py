@@ -1,12 +1,13 @@
 """Celery tasks of the satisfaction surveys (importing this module also connects the
-survey receivers and registers the outbox handler of ``tickets.surveys``)."""
+survey receivers and registers the outbox handlers of ``tickets.surveys.services``)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from omniservice.celery import TRANSIENT_RETRY
-from tickets import surveys
+from tickets.surveys import nps
+from tickets.surveys import services as _services  # noqa: F401 - receivers, outbox handler
 
 
 @shared_task(**TRANSIENT_RETRY)
@@ -16,4 +17,4 @@ def send_nps_surveys() -> int:
     Idempotent: each customer is locked and re-checked against the frequency cap, so two
     overlapping runs never ask anyone twice.
     """
-    return surveys.send_due_nps_surveys()
+    return nps.send_due_nps_surveys()

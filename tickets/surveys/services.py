@@ -1,4 +1,4 @@
-"""Satisfaction surveys: CSAT when a ticket is solved, NPS per customer, and their answers.
+"""Satisfaction surveys, shared parts and CSAT: sending on solve, answers, bad scores.
 
 CSAT: a ``ticket_changed`` receiver that sees a ticket become solved writes an outbox row
 (topic ``survey.csat``, deduplicated per solve) in the solving transaction; after commit
@@ -7,26 +7,21 @@ ticket through :func:`tickets.services.reply`, so the usual delivery carries it.
 message holds a link to the public survey page (``/survey/<token>/``). One survey per
 solve: the survey row is unique per solve status change.
 
-NPS: the periodic task ``send_nps_surveys`` picks customers who had a ticket solved
-recently, consent to feedback on a channel and were not asked lately; each survey leaves
-through the outbox topic ``survey.deliver``, whose handler in ``channels_hub`` sends the
-link on the chosen channel (no ticket involved).
-
 An answer is stored on the survey; a CSAT answer also writes a system event on the
 ticket's timeline and, when the score is bad, applies the :class:`SatisfactionPolicy`
-(reopen the ticket, or tag it and notify the managers live).
+(reopen the ticket, or tag it and notify the managers live). NPS lives in
+:mod:`tickets.surveys.nps`.
 """
 
 from __future__ import annotations
 
 import logging
-import zoneinfo
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -35,9 +30,7 @@ from django.utils.translation import gettext as _
 from customers.models import (
     Consent,
     ConsentPurpose,
-    ContactChannel,
     Customer,
-    CustomerStatus,
 )
 from customers.signals import customer_merged
 from omniservice import realtime
@@ -53,7 +46,6 @@ from tickets.models import (
     Message,
     SatisfactionPolicy,
     Survey,
-    SurveyDelivery,
     SurveyKind,
     SurveyOutcome,
     Ticket,
@@ -66,7 +58,6 @@ from tickets.visibility import MANAGERS_GROUP, ticket_groups
 logger = logging.getLogger(__name__)
 
 CSAT_TOPIC = "survey.csat"
-SURVEY_DELIVER_TOPIC = "survey.deliver"
 FLAGGED_EVENT = "satisfaction.flagged"
 MAX_COMMENT_CHARS = 2000
 # A survey link cannot travel on these: the console is internal, a call carries no link,
@@ -345,111 +336,6 @@ def surveys_of_ticket(ticket: Ticket) -> QuerySet[Survey]:
         .select_related("message")
         .order_by("-created_at", "-pk")
     )
-
-
-# --- NPS --------------------------------------------------------------------------------
-
-# Channels an NPS invitation may use, in the order tried after the preferred one.
-NPS_CHANNELS = [
-    c for c in ContactChannel.values if c not in (ContactChannel.PHONE, ContactChannel.STORE)
-]
-
-
-def nps_candidates(*, now: datetime, policy: SatisfactionPolicy) -> QuerySet[Customer]:
-    """Active customers with a ticket solved recently, a feedback consent on a channel
-    that can carry a link, and no NPS survey within the frequency cap."""
-    solved_recently = Ticket.objects.filter(
-        customer=OuterRef("pk"),
-        solved_at__gte=now - timedelta(days=policy.nps_recent_days),
-        merged_into__isnull=True,
-    )
-    consents = Consent.objects.filter(
-        purpose=ConsentPurpose.FEEDBACK, granted=True, channel__in=NPS_CHANNELS
-    )
-    asked = Survey.objects.filter(
-        customer=OuterRef("pk"),
-        kind=SurveyKind.NPS,
-        created_at__gte=now - timedelta(days=policy.nps_interval_days),
-    )
-    return (
-        Customer.objects.filter(status=CustomerStatus.ACTIVE)
-        .filter(Exists(solved_recently), Exists(consents.filter(customer=OuterRef("pk"))))
-        .exclude(Exists(asked))
-        .prefetch_related(Prefetch("consents", queryset=consents, to_attr="feedback_consents"))
-        .order_by("pk")
-    )
-
-
-def nps_channel_for(customer: Customer, consented: set[str]) -> str | None:
-    """The customer's preferred channel if they consented on it, else the first consented."""
-    if customer.preferred_channel in consented:
-        return customer.preferred_channel
-    return next((channel for channel in NPS_CHANNELS if channel in consented), None)
-
-
-def within_contact_hours(customer: Customer, now: datetime) -> bool:
-    start, end = customer.contact_hours_start, customer.contact_hours_end
-    if start is None or end is None:
-        return True
-    try:
-        local: time = now.astimezone(zoneinfo.ZoneInfo(customer.timezone)).time()
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return True
-    return start <= local < end if start <= end else (local >= start or local < end)
-
-
-def send_due_nps_surveys(*, now: datetime | None = None) -> int:
-    """Periodic: send an NPS survey to each customer due one (at most the batch size)."""
-    policy = SatisfactionPolicy.current()
-    if not policy.nps_enabled:
-        return 0
-    now = now or timezone.now()
-    sent = 0
-    for customer in nps_candidates(now=now, policy=policy).iterator(chunk_size=200):
-        if not within_contact_hours(customer, now):
-            continue
-        channel = nps_channel_for(customer, {c.channel for c in customer.feedback_consents})
-        if channel is None:
-            continue
-        if send_nps_survey(customer_id=customer.pk, channel=channel, now=now, policy=policy):
-            sent += 1
-            if sent >= policy.nps_batch_size:
-                break
-    return sent
-
-
-@transaction.atomic
-def send_nps_survey(
-    *, customer_id: int, channel: str, now: datetime, policy: SatisfactionPolicy
-) -> Survey | None:
-    """Create and queue one NPS survey; None when another run asked this customer first."""
-    customer = Customer.objects.select_for_update().get(pk=customer_id)
-    recently_asked = Survey.objects.filter(
-        customer=customer,
-        kind=SurveyKind.NPS,
-        created_at__gte=now - timedelta(days=policy.nps_interval_days),
-    ).exists()
-    if recently_asked:
-        return None
-    survey = Survey.objects.create(
-        kind=SurveyKind.NPS,
-        customer=customer,
-        channel=channel,
-        language=survey_language(customer),
-        created_at=now,
-        expires_at=now + timedelta(days=policy.answer_days),
-    )
-    enqueue(SURVEY_DELIVER_TOPIC, {"survey_id": survey.pk}, dedupe_key=f"survey:{survey.pk}")
-    return survey
-
-
-@transaction.atomic
-def record_survey_delivery(*, survey_id: int, status: str, reason: str = "") -> bool:
-    """The channel's verdict on an NPS invitation; only a queued survey moves."""
-    updated = Survey.objects.filter(pk=survey_id, delivery=SurveyDelivery.QUEUED).update(
-        delivery=status, failure_reason=reason[:500]
-    )
-    return bool(updated)
 
 
 @receiver(customer_merged, dispatch_uid="tickets.surveys.move_surveys_of_merged_customer")

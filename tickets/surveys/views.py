@@ -25,8 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from omniservice.errors import ConflictError, DomainError, NotFoundError
-from tickets import surveys
 from tickets.models import SatisfactionPolicy, Survey, SurveyKind
+from tickets.surveys import services as surveys
 
 RATE_PER_MINUTE = 30  # per client address, every survey page request
 ANSWERS_PER_MINUTE = 10  # per survey, form posts

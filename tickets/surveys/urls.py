@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from tickets import views_surveys
+from tickets.surveys import views
 
 app_name = "surveys"
 
 urlpatterns = [
-    path("<str:token>/", views_surveys.survey_page, name="page"),
+    path("<str:token>/", views.survey_page, name="page"),
 ]
