@@ -443,3 +443,54 @@ def test_behind_the_proxy_each_client_has_its_own_rate_limit():
     other = Client().get(page_url(survey), HTTP_X_FORWARDED_FOR="203.0.113.8", **proxy)
 
     assert (limited.status_code, other.status_code) == (429, 200)
+
+
+def test_a_partner_app_posts_the_score_the_customer_tapped(partner):
+    SatisfactionPolicy.objects.create(pk=1, bad_score_action=BadScoreAction.REOPEN)
+    older = SurveyFactory()
+    survey = SurveyFactory(ticket=older.ticket)
+
+    response = partner.post(
+        satisfaction_url(survey.ticket_id), {"score": 1, "comment": "没解决"}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["id"], body["score"], body["comment"]) == (survey.pk, 1, "没解决")
+    assert body["outcome"] == SurveyOutcome.REOPENED  # the bad-score policy applies
+    assert Ticket.objects.get(pk=survey.ticket_id).status == TicketStatus.OPEN
+    assert Survey.objects.get(pk=older.pk).answered_at is None  # the newest unanswered one
+
+    again = partner.post(
+        satisfaction_url(survey.ticket_id), {"survey": survey.pk, "score": 5}, format="json"
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "survey_answered"
+    assert Survey.objects.get(pk=survey.pk).score == 1
+
+
+def test_a_posted_answer_is_checked_like_the_page(partner):
+    survey = SurveyFactory()
+    other_ticket = SurveyFactory()
+    url = satisfaction_url(survey.ticket_id)
+
+    assert partner.post(url, {"score": 6}, format="json").status_code == 400
+    wrong = partner.post(url, {"survey": other_ticket.pk, "score": 4}, format="json")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (404, "survey_not_found")
+    Survey.objects.filter(pk=survey.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    expired = partner.post(url, {"score": 4}, format="json")
+    assert (expired.status_code, expired.json()["error"]["code"]) == (404, "survey_expired")
+    assert not Survey.objects.filter(answered_at__isnull=False).exists()
+
+
+def test_an_agent_never_answers_for_the_customer(personas, console_client, partner_read_only):
+    survey = SurveyFactory(ticket__team=personas.team_a)
+    url = satisfaction_url(survey.ticket_id)
+
+    response = console_client(personas.agent).post(url, {"score": 5}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        403,
+        "customer_answers_only",
+    )
+    assert partner_read_only.post(url, {"score": 5}, format="json").status_code == 403
+    assert Survey.objects.get(pk=survey.pk).answered_at is None
