@@ -6,6 +6,9 @@ process and the worker), local memory in the embedded mode.
 
 from __future__ import annotations
 
+import os
+import signal
+
 from celery import shared_task
 from django.core.cache import cache
 
@@ -35,3 +38,13 @@ def flaky(key: str, failures: int) -> int:
 @shared_task(name="tests.kernel.celery_probe.tick", ignore_result=True)
 def tick(key: str) -> int:
     return bump(key)
+
+
+@shared_task(name="tests.kernel.celery_probe.dies_once", **TRANSIENT_RETRY)
+def dies_once(key: str) -> int:
+    """The first attempt kills its own worker process mid-task (as the OOM killer would)."""
+    attempt = bump(f"{key}:attempts")
+    if attempt == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    cache.set(f"{key}:done", attempt, timeout=TIMEOUT)
+    return attempt

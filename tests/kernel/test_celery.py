@@ -15,12 +15,23 @@ from tests.kernel import celery_probe
 
 celery_app.loader.import_default_modules()  # what a worker does at start: register every task
 
-PROJECT_TASKS = [
-    "omniservice.outbox.tasks.deliver_outbox_message",
-    "omniservice.outbox.tasks.sweep_outbox",
-    "omniservice.api.tasks.purge_idempotency_records",
-    "tickets.surveys.tasks.send_nps_surveys",
-]
+APPS = ("omniservice.", "customers.", "knowledge.", "tickets.", "analytics.", "channels_hub.")
+# Every task of the project, whoever adds it, follows the policy (test probes excluded).
+PROJECT_TASKS = sorted(name for name in celery_app.tasks if name.startswith(APPS))
+
+
+def test_the_known_tasks_are_registered():
+    assert {
+        "omniservice.outbox.tasks.deliver_outbox_message",
+        "omniservice.outbox.tasks.sweep_outbox",
+        "omniservice.api.tasks.purge_idempotency_records",
+        "tickets.surveys.tasks.send_nps_surveys",
+    } <= set(PROJECT_TASKS)
+
+
+def test_a_worker_reserves_one_task_at_a_time():
+    assert celery_app.conf.worker_prefetch_multiplier == 1
+    assert celery_app.conf.task_acks_late and celery_app.conf.task_reject_on_worker_lost
 
 
 @pytest.mark.parametrize("name", PROJECT_TASKS)

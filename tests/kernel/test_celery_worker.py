@@ -160,6 +160,16 @@ def test_a_failing_then_succeeding_task_is_retried_by_the_worker(worker):
     assert worker.output().count("retry: Retry in") == 2
 
 
+def test_a_task_whose_worker_process_dies_mid_task_is_run_again(worker):
+    """acks_late + reject_on_worker_lost: the message goes back to the queue, not lost."""
+    key = f"probe-{uuid.uuid4().hex}"
+
+    celery_probe.dies_once.delay(key)
+
+    assert wait_for(lambda: cache.get(f"{key}:done"), what="the second attempt") == 2
+    assert "WorkerLostError" in worker.output()
+
+
 def test_beat_sends_database_scheduled_tasks_and_seeds_the_settings_schedule(tmp_path, worker):
     key = f"tick-{uuid.uuid4().hex}"
     every_second, _ = IntervalSchedule.objects.get_or_create(
