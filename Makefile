@@ -47,7 +47,7 @@ serve: messages
 	DB_CONN_MAX_AGE=$${DB_CONN_MAX_AGE:-60} $(BIN)/gunicorn omniservice.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_WORKERS:-2} --worker-class gthread --threads $${WEB_THREADS:-4}
 
 serve-ws: messages
-	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off
+	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off --ws-per-message-deflate false
 
 worker: install
 	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL (without it tasks run inside the web process)"; exit 1; }

@@ -289,6 +289,8 @@ def asgi_server(port: int, workers: int, env: dict[str, str]) -> Background:
         "warning",
         "--lifespan",
         "off",
+        "--ws-per-message-deflate",
+        "false",
     ]
     return Background("uvicorn", argv, env)
 

@@ -124,7 +124,11 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             self.seen[event_id] = None
             if len(self.seen) > SEEN_EVENT_IDS:
                 self.seen.popitem(last=False)
-        await self.send_json(event)
+        text = message.get("text")
+        if text is not None:  # serialised once by the publisher, for every socket
+            await self.send(text_data=text)
+        else:
+            await self.send_json(event)
 
     async def collision_event(self, message: dict[str, Any]) -> None:
         if message.get("origin") == self.channel_name:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels_hub.adapters import PermanentDeliveryError, adapter_for
-from omniservice.outbox.handlers import register
-from tickets.models import DeliveryStatus, Message
+from channels_hub.adapters import PermanentDeliveryError, TransientDeliveryError, adapter_for
+from channels_hub.connections import default_connection, record_health
+from channels_hub.ingest import apply_early_receipts
+from omniservice.outbox.handlers import on_give_up, register
+from tickets.models import DeliveryStatus, Direction, Message
 from tickets.services import DELIVER_TOPIC, record_delivery
 
 logger = logging.getLogger(__name__)
@@ -17,25 +21,71 @@ logger = logging.getLogger(__name__)
 
 @register(DELIVER_TOPIC)
 def deliver_message(payload: dict[str, Any]) -> None:
-    """Idempotent: a message that is no longer queued is left alone."""
+    """Idempotent: a message that is no longer queued is left alone.
+
+    A transient error is raised again so that the outbox retries it with backoff; when
+    the outbox gives up, ``give_up_delivery`` marks the reply failed with the reason.
+    """
     message = Message.objects.select_related("ticket").filter(pk=payload["message_id"]).first()
     if message is None or message.delivery_status != DeliveryStatus.QUEUED:
         return
     adapter = adapter_for(message.channel)
-    if adapter is None:
-        record_delivery(
-            message_id=message.pk,
-            status=DeliveryStatus.FAILED,
-            reason=_("The %(channel)s channel is not connected.")
+    connection = (
+        default_connection(message.channel) if adapter and adapter.needs_connection else None
+    )
+    if adapter is None or (adapter.needs_connection and connection is None):
+        _fail(
+            message,
+            _("The %(channel)s channel is not connected.")
             % {"channel": message.get_channel_display()},
         )
         return
     try:
-        result = adapter.send(message)
+        adapter.check(
+            message, connection, last_inbound_at=_last_inbound_at(message), now=timezone.now()
+        )
+        result = adapter.send(message, connection)
     except PermanentDeliveryError as exc:
         logger.warning("delivery of message %s failed for good: %s", message.pk, exc)
-        record_delivery(message_id=message.pk, status=DeliveryStatus.FAILED, reason=str(exc))
+        _fail(message, str(exc))
         return
+    except TransientDeliveryError as exc:
+        if connection is not None:
+            record_health(connection, error=str(exc))
+        raise
+    if connection is not None:
+        record_health(connection, error="")
     record_delivery(
         message_id=message.pk, status=result.status, provider_message_id=result.provider_message_id
+    )
+    if result.provider_message_id and connection is not None:
+        apply_early_receipts(
+            message_id=message.pk,
+            channel=message.channel,
+            provider_message_id=result.provider_message_id,
+        )
+
+
+@on_give_up(DELIVER_TOPIC)
+def give_up_delivery(payload: dict[str, Any], error: str) -> None:
+    message = Message.objects.filter(pk=payload["message_id"]).first()
+    if message is not None and message.delivery_status == DeliveryStatus.QUEUED:
+        _fail(message, _("Not delivered after repeated attempts: %(error)s") % {"error": error})
+
+
+def _fail(message: Message, reason: str) -> None:
+    record_delivery(message_id=message.pk, status=DeliveryStatus.FAILED, reason=reason)
+
+
+def _last_inbound_at(message: Message) -> datetime | None:
+    """When the customer last wrote on this reply's channel (the reply window's start)."""
+    return (
+        Message.objects.filter(
+            ticket__customer_id=message.ticket.customer_id,
+            channel=message.channel,
+            direction=Direction.INBOUND,
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
     )

@@ -1,8 +1,8 @@
 """Messages to customers outside a ticket, sent through the outbox (survey invitations).
 
 ``tickets.surveys.nps`` queues an NPS survey with the outbox topic ``survey.deliver``; this
-handler finds the channel's adapter and calls its ``send_notice``. The edge layer may
-import tickets, never the reverse, so the outbox is the way down.
+handler finds the channel's adapter and default connection and calls ``send_notice``. The
+edge layer may import tickets, never the reverse, so the outbox is the way down.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from channels_hub.adapters import Notice, PermanentDeliveryError, adapter_for
+from channels_hub.connections import default_connection
 from omniservice.outbox.handlers import register
 from tickets.models import Survey, SurveyDelivery
 from tickets.surveys.nps import SURVEY_DELIVER_TOPIC, record_survey_delivery
@@ -29,7 +30,10 @@ def deliver_survey(payload: dict[str, Any]) -> None:
     if survey is None or survey.delivery != SurveyDelivery.QUEUED:
         return
     adapter = adapter_for(survey.channel)
-    if adapter is None:
+    connection = (
+        default_connection(survey.channel) if adapter and adapter.needs_connection else None
+    )
+    if adapter is None or (adapter.needs_connection and connection is None):
         record_survey_delivery(
             survey_id=survey.pk,
             status=SurveyDelivery.FAILED,
@@ -44,7 +48,7 @@ def deliver_survey(payload: dict[str, Any]) -> None:
         reference=f"survey-{survey.pk}",
     )
     try:
-        adapter.send_notice(notice)
+        adapter.send_notice(notice, connection)
     except PermanentDeliveryError as exc:
         logger.warning("survey %s could not be delivered: %s", survey.pk, exc)
         record_survey_delivery(survey_id=survey.pk, status=SurveyDelivery.FAILED, reason=str(exc))

@@ -37,9 +37,11 @@ from customers.models import (
 )
 from customers.selectors import identity_rows_for
 from demo import reference_data as ref
+from demo.conversations import DEFAULT_TICKETS, demo_tickets_q, seed_conversations
 from demo.people import CustomerGenerator, PlannedCustomer
 from omniservice.org.models import Skill, Store, Team
 from omniservice.org.services import create_staff_member
+from tickets.models import Ticket
 
 DEFAULT_CUSTOMERS = 3000
 DEFAULT_SEED = 20240601
@@ -71,6 +73,7 @@ class SeedReport:
     events: int = 0
     consents: int = 0
     look_alike_pairs: int = 0
+    tickets: int = 0
     seconds: float = 0.0
 
 
@@ -134,6 +137,7 @@ def reset_demo() -> dict[str, int]:
         _count(deleted, CustomerMerge.objects.filter(Q(source__in=doomed) | Q(target__in=doomed)))
         # Merges point tombstones straight at the surviving customer (chains are
         # flattened), so deleting the tombstones first frees every demo customer.
+        _count(deleted, Ticket.objects.filter(demo_tickets_q()))
         _count(deleted, Customer.objects.filter(merged_into__in=doomed))
         _count(deleted, _demo_customers())
         _count(deleted, _demo_users())
@@ -185,6 +189,10 @@ def seed_demo(
     for batch in _batches(generator.generate(customers), BATCH_SIZE):
         _write_customers(batch, store_ids, report)
         say(f"customers: {report.customers}/{customers}")
+    report.tickets = seed_conversations(
+        count=min(DEFAULT_TICKETS, customers // 5), seed=seed, now=now
+    )
+    say(f"tickets: {report.tickets}")
     report.seconds = time.monotonic() - started
     return report
 

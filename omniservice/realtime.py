@@ -1,10 +1,13 @@
 """Publish live events to channel-layer groups, after the surrounding transaction commits.
 
-Events are thin: ``{"type", "id", "stream", "seq", ...ids and changed fields}`` and never carry
-customer PII; a client refetches details over HTTP. Each group is a stream with its own
-increasing ``seq`` so that a client noticing a gap (the channel layer is at-most-once)
-knows to refetch. One publish sent to several groups keeps one ``id``, so a socket that
-is in two of them (an agent of the team who is also the assignee) drops the second copy.
+Events are thin: ``{"type", "id", "stream", "seq", "seqs", ...ids and changed fields}`` and
+never carry customer PII; a client refetches details over HTTP. Each group is a stream with
+its own increasing ``seq`` so that a client noticing a gap (the channel layer is
+at-most-once) knows to refetch; ``seqs`` maps every group of the publish to its seq, and
+concurrent publishers may deliver out of order, so a client waits a moment for a missing
+seq before refetching (static/console/console.js). One publish sent to several groups
+keeps one ``id``, so a socket that is in two of them (an agent of the team who is also the
+assignee) drops the second copy.
 The group a message is sent to IS the access decision: consumers only
 join groups their user may see.
 """
@@ -12,14 +15,18 @@ join groups their user may see.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, decode_hosts
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
@@ -84,20 +91,79 @@ def _send(groups: list[str], event_type: str, event_id: str, data: dict[str, Any
     except Exception:  # after the commit: a failure here must not fail the request
         logger.warning("realtime: no sequence numbers for %s", event_type, exc_info=True)
         return
+    # Each copy also carries the seq of every group of this publish ("seqs"): a socket in
+    # two of them keeps one copy, and its other stream's seq still advances (no false gap).
     events = [
-        {"type": event_type, "id": event_id, "stream": group, "seq": seqs[group], **data}
+        {
+            "type": event_type,
+            "id": event_id,
+            "stream": group,
+            "seq": seqs[group],
+            "seqs": seqs,
+            **data,
+        }
         for group in groups
     ]
-    # One trip to the event loop for all the groups (not one per group), sent concurrently.
-    async_to_sync(_group_send_all)(layer, events)
+    if isinstance(layer, RedisPubSubChannelLayer):
+        _publish_pubsub(layer, events)
+    else:
+        # One trip to the event loop for all the groups (not one per group), concurrently.
+        async_to_sync(_group_send_all)(layer, events)
+
+
+def layer_message(event: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message of an event: the JSON text is made once per group here,
+    not once per receiving socket in the consumers."""
+    return {"type": "realtime.event", "event": event, "text": json.dumps(event)}
+
+
+# --- publishing from synchronous code on the Redis pub/sub layer -------------------------
+
+_publishers: dict[int, list[redis.Redis]] = {}
+
+
+def _publish_pubsub(layer: RedisPubSubChannelLayer, events: list[dict[str, Any]]) -> None:
+    """PUBLISH every group's message in one pipeline per Redis shard, from this thread.
+
+    ``async_to_sync(layer.group_send)`` from a WSGI thread starts an event loop in a new
+    thread for each call, and the pub/sub layer keeps one connection per loop: one TCP
+    connection, one thread and one loop per published event. Here a process-wide
+    connection pool publishes the same bytes to the same Redis channel that
+    ``group_send`` would (``<prefix>__group__<group>``, the layer's serializer), so the
+    consumers' subscriptions receive them unchanged (tests/kernel/test_realtime.py checks
+    this against a real subscriber).
+    """
+    clients = _publishers.get(id(layer))
+    if clients is None:
+        clients = [_client_of(host) for host in decode_hosts(layer._kwargs.get("hosts"))]
+        _publishers[id(layer)] = clients
+    prefix = layer._kwargs.get("prefix", "asgi")
+    pipes: dict[int, Any] = {}
+    for event in events:
+        channel = f"{prefix}__group__{event['stream']}"
+        shard = _consistent_hash(channel, len(clients))
+        if shard not in pipes:
+            pipes[shard] = clients[shard].pipeline(transaction=False)
+        pipes[shard].publish(channel, layer.serialize(layer_message(event)))
+    for pipe in pipes.values():
+        try:
+            pipe.execute()
+        except redis.RedisError:  # best effort; clients resync on a seq gap
+            logger.warning("realtime: could not publish %d events", len(events), exc_info=True)
+
+
+def _client_of(host: dict[str, Any]) -> redis.Redis:
+    options = dict(host)
+    if "address" in options:
+        return redis.Redis.from_url(options.pop("address"), **options)
+    if "master_name" in options:
+        raise ValueError("realtime: Redis Sentinel hosts are not supported for publishing")
+    return redis.Redis(**options)
 
 
 async def _group_send_all(layer: Any, events: list[dict[str, Any]]) -> None:
     results = await asyncio.gather(
-        *(
-            layer.group_send(event["stream"], {"type": "realtime.event", "event": event})
-            for event in events
-        ),
+        *(layer.group_send(event["stream"], layer_message(event)) for event in events),
         return_exceptions=True,
     )
     for event, result in zip(events, results, strict=True):

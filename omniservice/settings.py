@@ -99,10 +99,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- redis: channel layer, cache, broker ----------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
+    # Redis pub/sub (one PUBLISH per group, each process fans out to its own sockets):
+    # the sorted-set "core" layer drops events under load and, with redis-py 8's 5 s read
+    # timeout, closes idle consumers (docs/performance.md, "Live push").
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "omni")},
         }
     }
     CACHES = {
@@ -220,6 +223,14 @@ SPECTACULAR_SETTINGS = {
         "ValueTierEnum": "customers.models.ValueTier",
     },
 }
+
+# --- channels (provider adapters) -----------------------------------------------------
+# Fernet keys for the providers' credentials at rest, newest first (see channels_hub/secrets.py).
+CHANNEL_SECRETS_KEYS = env_list("CHANNEL_SECRETS_KEYS", [])
+# Every call to a provider's API has a timeout; a timeout is retried by the outbox.
+CHANNEL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
+# Providers that sign a timestamp (WeChat) are refused outside this tolerance (replays).
+CHANNEL_WEBHOOK_TOLERANCE_SECONDS = env_int("CHANNEL_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
 
 # --- logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

@@ -6,6 +6,7 @@ one), a manager, and partner API keys with and without scopes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -25,6 +26,11 @@ celery_app.conf.task_eager_propagates = True
 def pytest_configure(config):
     # Password stretching is irrelevant to tests and costs ~0.3 s per user created.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Redis pub/sub channels ignore the database number: a prefix of this run's own keeps
+    # test runs sharing one Redis server from hearing each other's events.
+    layer = settings.CHANNEL_LAYERS["default"]
+    if layer["BACKEND"].endswith("RedisPubSubChannelLayer"):
+        layer.setdefault("CONFIG", {})["prefix"] = f"test{os.getpid()}"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,9 +16,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import FileResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -36,7 +39,11 @@ from omniservice.api.views import ApiGenericViewSet, ApiView
 from omniservice.errors import ConflictError, NotFoundError
 from omniservice.org.models import Store, Team
 from tickets import selectors, services
-from tickets.attachments import MAX_ATTACHMENTS_PER_MESSAGE, check_attachments
+from tickets.attachments import (
+    MAX_ATTACHMENTS_PER_MESSAGE,
+    check_attachments,
+    download_response,
+)
 from tickets.filters import TicketFilter
 from tickets.models import (
     Attachment,
@@ -135,10 +142,19 @@ class TicketSerializer(serializers.ModelSerializer):
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
     class Meta:
         model = Attachment
-        fields = ["filename", "content_type", "size"]
+        fields = ["id", "filename", "content_type", "size", "url"]
         read_only_fields = fields
+
+    def get_url(self, attachment: Attachment) -> str:
+        """Where the file is downloaded, with the same key (scope tickets:read)."""
+        return reverse(
+            "v1:ticket-attachment",
+            kwargs={"number": attachment.message.ticket_id, "attachment_id": attachment.pk},
+        )
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -423,6 +439,7 @@ class TicketViewSet(ApiGenericViewSet):
         "list": "tickets:read",
         "retrieve": "tickets:read",
         "messages": "tickets:read",
+        "attachment": "tickets:read",
         "partial_update": "tickets:write",
         "add_message": "tickets:write",
         "receipts": "tickets:write",
@@ -514,6 +531,29 @@ class TicketViewSet(ApiGenericViewSet):
         )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[NUMBER, OpenApiParameter("attachment_id", int, OpenApiParameter.PATH)],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        description="Download an attachment of the conversation (not of internal notes).",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"attachments/(?P<attachment_id>\d{1,12})",
+        url_name="attachment",
+        filter_backends=[],
+    )
+    def attachment(self, request: Request, number: str, attachment_id: str) -> FileResponse:
+        ticket = self._ticket()
+        found = (
+            Attachment.objects.filter(pk=attachment_id, message__ticket=ticket)
+            .exclude(message__direction=Direction.NOTE)
+            .first()
+        )
+        if found is None:
+            raise NotFoundError(_("No such attachment."), code="attachment_not_found")
+        return download_response(found)
 
     @extend_schema(
         parameters=[NUMBER],

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
 
 from omniservice.errors import DomainError
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_ATTACHMENTS_PER_MESSAGE = 5
+# Types the sniffer accepts; anything else (older rows) is served as opaque bytes.
+SERVABLE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+)
 
 _SIGNATURES: list[tuple[bytes, str]] = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -52,11 +60,7 @@ def check_attachment(filename: str, content: bytes) -> UploadedContent:
             _("The attachment %(name)s is empty."), code="empty_attachment", params={"name": name}
         )
     if len(content) > MAX_ATTACHMENT_BYTES:
-        raise DomainError(
-            _("The attachment %(name)s is larger than 10 MB."),
-            code="attachment_too_large",
-            params={"name": name},
-        )
+        raise _too_large(name)
     content_type = sniff_content_type(content)
     if content_type is None:
         raise DomainError(
@@ -68,6 +72,46 @@ def check_attachment(filename: str, content: bytes) -> UploadedContent:
 
 
 def check_attachments(files: list[tuple[str, bytes]]) -> list[UploadedContent]:
-    if len(files) > MAX_ATTACHMENTS_PER_MESSAGE:
-        raise DomainError(_("At most 5 attachments per message."), code="too_many_attachments")
+    _check_count(len(files))
     return [check_attachment(name, content) for name, content in files]
+
+
+def check_uploads(uploads: Sequence[UploadedFile]) -> list[UploadedContent]:
+    """Files of a console form: the size is checked before a file is read into memory."""
+    _check_count(len(uploads))
+    checked = []
+    for upload in uploads:
+        if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
+            raise _too_large(upload.name or "attachment")
+        checked.append(check_attachment(upload.name or "", upload.read()))
+    return checked
+
+
+def _check_count(count: int) -> None:
+    if count > MAX_ATTACHMENTS_PER_MESSAGE:
+        raise DomainError(_("At most 5 attachments per message."), code="too_many_attachments")
+
+
+def _too_large(name: str) -> DomainError:
+    return DomainError(
+        _("The attachment %(name)s is larger than 10 MB."),
+        code="attachment_too_large",
+        params={"name": name},
+    )
+
+
+def download_response(attachment: Any) -> FileResponse:
+    """The file as a download (never rendered inline), with its sniffed type and nosniff.
+    The caller has checked that the requester may see the attachment's ticket."""
+    content_type = attachment.content_type
+    if content_type not in SERVABLE_TYPES:
+        content_type = "application/octet-stream"
+    try:
+        content = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    response = FileResponse(
+        content, as_attachment=True, filename=attachment.filename, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

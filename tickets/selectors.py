@@ -105,7 +105,7 @@ def conversation(ticket: Ticket) -> QuerySet[Message]:
 @dataclass
 class TimelineItem:
     at: datetime
-    kind: str  # "message", "event", "ticket"
+    kind: str  # "message", "event", "ticket", "status"
     item: Any
 
 
@@ -140,7 +140,8 @@ def customer_360(customer: Customer) -> dict[str, Any]:
 
 
 def merged_timeline(ticket: Ticket, *, event_limit: int = 50) -> list[TimelineItem]:
-    """The ticket's messages interleaved with the customer's events and other tickets."""
+    """The ticket's messages interleaved with its status history, the customer's events
+    and the customer's other tickets."""
     items = [TimelineItem(m.created_at, "message", m) for m in conversation(ticket)]
     events = (
         CustomerEvent.objects.filter(customer_id=ticket.customer_id)
@@ -154,5 +155,9 @@ def merged_timeline(ticket: Ticket, *, event_limit: int = 50) -> list[TimelineIt
         .order_by("-created_at")[:20]
     )
     items += [TimelineItem(t.created_at, "ticket", t) for t in others]
+    changes = ticket.status_changes.select_related("actor__staff_profile").order_by(
+        "changed_at", "id"
+    )
+    items += [TimelineItem(c.changed_at, "status", c) for c in changes]
     items.sort(key=lambda item: item.at)
     return items

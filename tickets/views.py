@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from omniservice.errors import DomainError
 from tickets import console_queries, services
+from tickets.attachments import check_uploads, download_response
 from tickets.forms import (
     AssignForm,
     InboxFilterForm,
@@ -36,10 +37,6 @@ from tickets.models import Attachment, Channel, Priority, Ticket
 from tickets.selectors import ticket_for
 from tickets.visibility import can_see, sees_everything
 
-# Types the attachment sniffer accepts; anything else is served as opaque bytes.
-SERVABLE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
-)
 IDLE_SECONDS = 5 * 60  # without keyboard or pointer activity the agent shows as away
 View = Callable[..., HttpResponse]
 
@@ -131,21 +128,7 @@ def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
     found = Attachment.objects.select_related("message__ticket").filter(pk=attachment_id).first()
     if found is None or not can_see(request.user, found.message.ticket):
         raise Http404
-    content_type = (
-        found.content_type if found.content_type in SERVABLE_TYPES else "application/octet-stream"
-    )
-    try:
-        content = found.file.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404 from exc
-    response = FileResponse(
-        content,
-        as_attachment=True,
-        filename=found.filename,
-        content_type=content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return download_response(found)
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -160,8 +143,11 @@ def post_message(request: HttpRequest, number: int) -> HttpResponse:
         return _refused(request, ticket, _form_error(form))
     data = form.cleaned_data
     try:
+        attachments = check_uploads(request.FILES.getlist("attachments"))
         if data["mode"] == "note":
-            services.add_note(ticket=ticket, author=request.user, text=data["text"])
+            services.add_note(
+                ticket=ticket, author=request.user, text=data["text"], attachments=attachments
+            )
             done = _("Note added.")
         else:
             services.reply(
@@ -169,6 +155,7 @@ def post_message(request: HttpRequest, number: int) -> HttpResponse:
                 author=request.user,
                 text=data["text"],
                 channel=data["channel"] or None,
+                attachments=attachments,
             )
             done = _("Reply queued for delivery.")
     except DomainError as exc:

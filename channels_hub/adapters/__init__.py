@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from channels_hub.adapters.base import Adapter, Notice, PermanentDeliveryError, SendResult
+from channels_hub.adapters.base import (
+    Adapter,
+    InboundMessage,
+    Notice,
+    PermanentDeliveryError,
+    Receipt,
+    SendResult,
+    TransientDeliveryError,
+    WebhookBatch,
+    WebhookRefused,
+)
 from channels_hub.adapters.builtin import BuiltinAdapter
+from channels_hub.adapters.messenger import InstagramAdapter, MessengerAdapter
+from channels_hub.adapters.sms import TwilioSmsAdapter
+from channels_hub.adapters.wechat import WeChatAdapter
+from channels_hub.adapters.whatsapp import WhatsAppAdapter
 
 _ADAPTERS: dict[str, Adapter] = {}
 
@@ -17,13 +31,26 @@ def adapter_for(channel: str) -> Adapter | None:
     return _ADAPTERS.get(channel)
 
 
-register_adapter(BuiltinAdapter())
+for _adapter in (
+    BuiltinAdapter(),
+    WhatsAppAdapter(),
+    MessengerAdapter(),
+    InstagramAdapter(),
+    TwilioSmsAdapter(),
+    WeChatAdapter(),
+):
+    register_adapter(_adapter)
 
 __all__ = [
     "Adapter",
+    "InboundMessage",
     "Notice",
     "PermanentDeliveryError",
+    "Receipt",
     "SendResult",
+    "TransientDeliveryError",
+    "WebhookBatch",
+    "WebhookRefused",
     "adapter_for",
     "register_adapter",
 ]

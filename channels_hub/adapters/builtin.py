@@ -9,14 +9,26 @@
 
 from __future__ import annotations
 
-from channels_hub.adapters.base import Adapter, SendResult
+from typing import TYPE_CHECKING
+
+from channels_hub.adapters.base import Adapter, ChannelLimits, SendResult
+from tickets.attachments import MAX_ATTACHMENT_BYTES, SERVABLE_TYPES
 from tickets.models import Channel, DeliveryStatus, Message
+
+if TYPE_CHECKING:
+    from channels_hub.models import ChannelConnection
 
 
 class BuiltinAdapter(Adapter):
     channels = (Channel.CONSOLE, Channel.API, Channel.KIOSK, Channel.STORE)
+    limits = ChannelLimits(
+        max_text_chars=20_000,
+        attachment_types=SERVABLE_TYPES,
+        max_attachment_bytes=MAX_ATTACHMENT_BYTES,
+    )
+    needs_connection = False
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         status = (
             DeliveryStatus.DELIVERED if message.channel == Channel.CONSOLE else DeliveryStatus.SENT
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 
 from django.conf import settings
@@ -12,8 +13,15 @@ from django.utils.translation import gettext_lazy as _
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    """The IANA zone names, read once per process (``available_timezones`` walks the
+    zoneinfo directory on each call: ~19 ms, on every customer validated)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in known_timezones():
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
 
 

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 Handler = Callable[[dict[str, Any]], None]
+GiveUpHandler = Callable[[dict[str, Any], str], None]
 _handlers: dict[str, Handler] = {}
+_give_up_handlers: dict[str, GiveUpHandler] = {}
 
 
 class PermanentFailure(Exception):
@@ -31,3 +33,18 @@ def register(topic: str) -> Callable[[Handler], Handler]:
 
 def handler_for(topic: str) -> Handler | None:
     return _handlers.get(topic)
+
+
+def on_give_up(topic: str) -> Callable[[GiveUpHandler], GiveUpHandler]:
+    """Register what to do when a message of ``topic`` is given up for good (after its
+    last retry or a ``PermanentFailure``): e.g. mark the reply failed with the reason."""
+
+    def decorator(func: GiveUpHandler) -> GiveUpHandler:
+        _give_up_handlers[topic] = func
+        return func
+
+    return decorator
+
+
+def give_up_handler_for(topic: str) -> GiveUpHandler | None:
+    return _give_up_handlers.get(topic)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from omniservice.outbox.handlers import PermanentFailure, handler_for
+from omniservice.outbox.handlers import PermanentFailure, give_up_handler_for, handler_for
 from omniservice.outbox.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,12 @@ def _finish(message: OutboxMessage, status: str, *, error: str = "") -> str:
     )
     if status == OutboxStatus.DEAD:
         logger.error("outbox: gave up on message %s (%s): %s", message.pk, message.topic, error)
+        give_up = give_up_handler_for(message.topic)
+        if give_up is not None:
+            try:
+                give_up(message.payload, error)
+            except Exception:
+                logger.exception("outbox: give-up handler of %s failed", message.topic)
     return status
 
 

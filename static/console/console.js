@@ -136,6 +136,61 @@
   var socket = null;
   var attempts = 0;
   var lastSeq = {};
+  var streams = {};   // the groups this socket is in: their seqs are tracked
+  var missing = {};   // "stream:seq" -> when the hole was seen, awaited for SEQ_GRACE_MS before a refetch
+  var missingTimer = null;
+  var SEQ_GRACE_MS = 1000;
+  var MAX_MISSING = 50;
+
+  // Each event carries the seq of every group it was published to ("seqs"). A seq that
+  // jumps leaves holes; concurrent publishers may deliver out of order, so a hole is given
+  // SEQ_GRACE_MS to fill before the page refetches. Returns true to refetch at once.
+  function trackSeqs(data) {
+    var seqs = data.seqs;
+    if (!seqs && data.stream) {
+      seqs = {};
+      seqs[data.stream] = data.seq;
+    }
+    if (!seqs) return false;
+    var now = false;
+    Object.keys(seqs).forEach(function (stream) {
+      var seq = seqs[stream];
+      if (!streams[stream] || typeof seq !== "number") return;
+      var previous = lastSeq[stream];
+      if (previous === undefined || seq === previous + 1) {
+        lastSeq[stream] = seq;
+      } else if (seq > previous + 1) {
+        if (seq - previous - 1 > MAX_MISSING) now = true;
+        var since = Date.now();
+        for (var k = previous + 1; k < seq && k <= previous + MAX_MISSING; k++) missing[stream + ":" + k] = since;
+        lastSeq[stream] = seq;
+      } else {
+        delete missing[stream + ":" + seq];  // a late one: its hole is filled
+      }
+    });
+    if (now) missing = {};
+    else scheduleHoleCheck(SEQ_GRACE_MS);
+    return now;
+  }
+
+  function scheduleHoleCheck(delay) {
+    if (missingTimer !== null || !Object.keys(missing).length) return;
+    missingTimer = window.setTimeout(function () {
+      missingTimer = null;
+      var now = Date.now(), oldest = now, expired = false;
+      Object.keys(missing).forEach(function (key) {
+        if (now - missing[key] >= SEQ_GRACE_MS) expired = true;
+        else oldest = Math.min(oldest, missing[key]);
+      });
+      if (expired) {
+        missing = {};
+        refreshAll();  // an event really was lost: what is on the page may be stale
+      } else {
+        scheduleHoleCheck(SEQ_GRACE_MS - (now - oldest));
+      }
+    }, delay);
+  }
+
   var viewers = {};
 
   function setLive(state) {
@@ -182,6 +237,10 @@
     if (type === "hello") {
       attempts = 0;
       lastSeq = {};
+      missing = {};
+      streams = {};
+      (data.streams || []).forEach(function (name) { streams[name] = true; });
+      if (onTicket) streams["ticket." + config.ticket] = true;
       setLive("live");
       if (away) send({ type: "presence", state: "away" });
       if (onTicket) {
@@ -199,12 +258,7 @@
       return;
     }
     if (type === "pong" || type === "error") return;
-    var gap = false;
-    if (data.stream && typeof data.seq === "number") {
-      var previous = lastSeq[data.stream];
-      gap = previous !== undefined && data.seq !== previous + 1;
-      lastSeq[data.stream] = data.seq;
-    }
+    var gap = trackSeqs(data);
     if (type === "agent.presence_changed" && data.user_id === config.userId) {
       setLive(data.presence === "away" ? "away" : "live");  // as recorded by the server
     }
@@ -217,6 +271,7 @@
     }
     if (onTicket && data.ticket_id === config.ticket) {
       if (type === "message.added" || type === "message.delivery_changed") later("timeline", refreshTimeline, 100);
+      if (type === "message.added" && data.changed) later("summary", refreshSummary, 100);
       if (type === "ticket.updated") {
         later("summary", refreshSummary, 100);
         if ((data.changed || []).indexOf("messages") !== -1) later("timeline", refreshTimeline, 100);
@@ -326,6 +381,8 @@
         flash(result.data.message, "success");
         if (form === replyForm) {
           replyText.value = "";
+          var files = byId("reply-attachments");
+          if (files) files.value = "";
           syncTyping();
           setMode("reply");
         }

@@ -505,9 +505,43 @@ def test_conversation_lists_attachments(partner):
 
     (message,) = partner.get(detail(result.ticket, "messages/")).json()["results"]
 
-    assert message["attachments"] == [
-        {"filename": "photo.png", "content_type": "image/png", "size": len(png)}
-    ]
+    (attachment,) = message["attachments"]
+    assert attachment | {"id": 0, "url": ""} == {
+        "id": 0,
+        "filename": "photo.png",
+        "content_type": "image/png",
+        "size": len(png),
+        "url": "",
+    }
+    download = partner.get(attachment["url"])
+    assert download.status_code == 200
+    assert download["Content-Type"] == "image/png"
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert "attachment;" in download["Content-Disposition"]
+    assert b"".join(download.streaming_content) == png
+
+
+def test_attachment_download_is_refused_for_notes_other_tickets_and_missing_scope(
+    partner, personas, partner_no_scope
+):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    ticket = team_ticket(personas.team_a)
+    other = team_ticket(personas.team_a)
+    note = services.add_note(
+        ticket=ticket,
+        author=personas.agent.user,
+        text="internal scan",
+        attachments=check_attachments([("scan.png", png)]),
+    )
+    note_attachment = note.attachments.get()
+
+    as_note = partner.get(detail(ticket, f"attachments/{note_attachment.pk}/"))
+    elsewhere = partner.get(detail(other, f"attachments/{note_attachment.pk}/"))
+    unscoped = partner_no_scope.get(detail(ticket, f"attachments/{note_attachment.pk}/"))
+
+    error_of(as_note, 404, "attachment_not_found")
+    error_of(elsewhere, 404, "attachment_not_found")
+    error_of(unscoped, 403, "missing_scope")
 
 
 def test_conversation_pages_with_a_cursor(partner):

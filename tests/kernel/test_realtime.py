@@ -1,46 +1,52 @@
+import json
+
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from omniservice import realtime
+from tests.layer_listener import LayerListener
 
 
 @pytest.fixture
 def listener():
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    joined = []
-
-    def join(group: str) -> str:
-        async_to_sync(layer.group_add)(group, channel)
-        joined.append(group)
-        return channel
-
-    yield layer, channel, join
-    for group in joined:
-        async_to_sync(layer.group_discard)(group, channel)
+    listening = LayerListener()
+    yield listening
+    listening.close()
 
 
 @pytest.mark.django_db
 def test_event_reaches_the_group_after_commit_with_a_sequence(
     listener, django_capture_on_commit_callbacks
 ):
-    layer, channel, join = listener
-    join("ticket.41")
+    listener.join("ticket.41")
     with django_capture_on_commit_callbacks(execute=True):
         realtime.publish(["ticket.41"], "ticket.updated", {"ticket_id": 41, "changed": ["status"]})
         realtime.publish(["ticket.41"], "ticket.updated", {"ticket_id": 41, "changed": ["tags"]})
 
-    async def receive_two():  # one event loop, as in a consumer
-        return await layer.receive(channel), await layer.receive(channel)
-
-    first, second = async_to_sync(receive_two)()
+    first, second = listener.messages()
     assert first["type"] == "realtime.event"
     assert first["event"]["type"] == "ticket.updated"
     assert first["event"]["stream"] == "ticket.41"
     assert second["event"]["seq"] == first["event"]["seq"] + 1
     assert second["event"]["changed"] == ["tags"]
+    assert json.loads(first["text"]) == first["event"]  # serialised once, sent as is
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_production_layer_is_redis_pubsub_and_synchronous_publishes_reach_subscribers(
+    settings, listener, django_capture_on_commit_callbacks
+):
+    """The publisher PUBLISHes from the request thread itself; a consumer-style subscriber
+    on its own loop (the layer's own group_add) must receive it unchanged."""
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("RedisPubSubChannelLayer")
+    listener.join("team.7", "store.3")
+    with django_capture_on_commit_callbacks(execute=True):
+        realtime.publish(["team.7", "store.3", "team.8"], "message.added", {"ticket_id": 5})
+
+    events = listener.received()
+    assert sorted(e["stream"] for e in events) == ["store.3", "team.7"]
+    assert {e["id"] for e in events} == {events[0]["id"]}  # one event id for all groups
 
 
 @pytest.mark.django_db

@@ -468,6 +468,84 @@ def test_note_is_added_and_reported_as_json_to_fetch(personas):
     assert (note.direction, note.body_text) == (Direction.NOTE, "check the order first")
 
 
+def test_reply_box_attachments_are_stored_sniffed_and_downloadable(personas, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    ticket = TicketFactory(team=personas.team_a)
+    client = client_for(personas.agent)
+    png = ContentFile(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, name="receipt.txt")
+
+    response = client.post(
+        ticket_url(ticket, "post-message"),
+        {"mode": "reply", "text": "Here is your receipt", "attachments": [png]},
+        headers={"accept": "application/json"},
+    )
+
+    assert response.status_code == 200, response.content
+    message = Message.objects.get(ticket=ticket, direction=Direction.OUTBOUND)
+    attachment = message.attachments.get()
+    assert (attachment.filename, attachment.content_type) == ("receipt.txt", "image/png")
+    download = client.get(reverse("console:attachment", args=[attachment.pk]))
+    assert download.status_code == 200
+    assert download["Content-Type"] == "image/png"
+
+
+def test_note_with_an_attachment_and_a_refused_file_type(personas, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    ticket = TicketFactory(team=personas.team_a)
+    client = client_for(personas.agent)
+
+    note = client.post(
+        ticket_url(ticket, "post-message"),
+        {"mode": "note", "text": "", "attachments": [ContentFile(b"order 42", name="o.txt")]},
+        headers={"accept": "application/json"},
+    )
+    refused = client.post(
+        ticket_url(ticket, "post-message"),
+        {
+            "mode": "reply",
+            "text": "x",
+            "attachments": [ContentFile(b"MZ\x90\x00\x03", name="a.exe")],
+        },
+        headers={"accept": "application/json"},
+    )
+
+    assert note.status_code == 200
+    assert Message.objects.get(ticket=ticket).attachments.get().content_type == "text/plain"
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "unsupported_attachment_type"
+    assert Message.objects.filter(ticket=ticket).count() == 1  # nothing else stored
+
+
+def test_system_reasons_are_shown_in_the_readers_language(personas):
+    ticket = TicketFactory(team=personas.team_a, status=TicketStatus.NEW)
+    services.reply(ticket=ticket, author=personas.agent.user, text="hello")
+    client = client_for(personas.agent)
+
+    english = client.get(ticket_url(ticket), headers={"accept-language": "en"}).content.decode()
+    chinese = client.get(
+        ticket_url(ticket), headers={"accept-language": "zh-hans"}
+    ).content.decode()
+
+    assert "First reply" in english
+    assert "首次回复" in chinese
+
+
+def test_status_history_is_on_the_timeline_with_who_and_why(personas):
+    ticket = TicketFactory(team=personas.team_a, status=TicketStatus.OPEN)
+    services.change_status(
+        ticket=ticket,
+        status=TicketStatus.PENDING,
+        actor=personas.agent.user,
+        reason="asked for photo",
+    )
+
+    page = client_for(personas.agent).get(ticket_url(ticket)).content.decode()
+
+    assert 'class="tl-event tl-status"' in page
+    assert "asked for photo" in page
+    assert "badge status-pending" in page
+
+
 def test_empty_reply_is_refused_with_a_message_not_a_500(personas):
     ticket = TicketFactory(team=personas.team_a)
     client = client_for(personas.agent)
@@ -601,7 +679,7 @@ def test_ticket_page_runs_a_fixed_number_of_queries(personas, django_assert_max_
         TicketFactory(customer=customer, status=TicketStatus.CLOSED)
     client = client_for(personas.agent)
 
-    with django_assert_max_num_queries(20):  # +1: the satisfaction panel (csat_tags)
+    with django_assert_max_num_queries(21):  # + the status history, + the satisfaction panel
         response = client.get(ticket_url(ticket))
 
     assert response.status_code == 200

@@ -3,25 +3,21 @@ thin (ids and changed fields, never the customer's words or contact details)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from customers.identity import IdentityClaim
 from customers.models import IdentityKind
 from tests.factories import TicketFactory
+from tests.layer_listener import LayerListener
 from tickets.models import Channel, Ticket, TicketStatus
 from tickets.services import assign, reply, thread_inbound_message
 from tickets.visibility import GENERAL_QUEUE_GROUP, MANAGERS_GROUP
 
 pytestmark = pytest.mark.django_db
 
-SENTINEL_GROUP = "test.sentinel"
-DRAIN_GUARD_SECONDS = 10  # a safety net against a hang, never waited for when things work
 PHONE = "+8613812345678"
 SECRET_TEXT = "My card 4111 is blocked, call me at home"
 CUSTOMER_NAME = "Wang Xiaoming"
@@ -30,6 +26,7 @@ TICKET_FIELDS = {
     "id",
     "stream",
     "seq",
+    "seqs",
     "ticket_id",
     "changed",
     "status",
@@ -43,6 +40,7 @@ MESSAGE_FIELDS = {
     "id",
     "stream",
     "seq",
+    "seqs",
     "ticket_id",
     "message_id",
     "direction",
@@ -53,36 +51,10 @@ MESSAGE_FIELDS = {
 
 @pytest.fixture
 def listener():
-    """``join(*groups)`` on one channel; ``received()`` returns every event sent so far.
-
-    ``received`` ends with a sentinel of its own, so "nothing else arrived" is known
-    without waiting; all receives share one event loop, as in a consumer.
-    """
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    joined: list[str] = []
-
-    def join(*groups: str) -> None:
-        for group in groups:
-            async_to_sync(layer.group_add)(group, channel)
-            joined.append(group)
-
-    def received() -> list[dict]:
-        async def drain() -> list[dict]:
-            await layer.group_add(SENTINEL_GROUP, channel)
-            await layer.group_send(SENTINEL_GROUP, {"type": "test.sentinel"})
-            events = []
-            while True:
-                message = await asyncio.wait_for(layer.receive(channel), DRAIN_GUARD_SECONDS)
-                if message["type"] == "test.sentinel":
-                    return events
-                events.append(message["event"])
-
-        return async_to_sync(drain)()
-
-    yield join, received
-    for group in [*joined, SENTINEL_GROUP]:
-        async_to_sync(layer.group_discard)(group, channel)
+    """``join(*groups)`` on one channel; ``received()`` returns every event sent so far."""
+    listening = LayerListener()
+    yield listening.join, listening.received
+    listening.close()
 
 
 @pytest.fixture
@@ -172,6 +144,29 @@ def test_next_message_reaches_the_ticket_group_with_what_changed(
     assert updated["status"] == TicketStatus.OPEN
 
 
+def test_a_message_that_only_moves_activity_is_one_event_carrying_the_ticket_state(
+    personas, listener, every_group, django_capture_on_commit_callbacks
+):
+    """An open ticket's next message: message.added with the ticket's state, no separate
+    ticket.updated (half the frames per socket)."""
+    join, received = listener
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = inbound().ticket
+    Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.OPEN)
+    join(*every_group, f"ticket.{ticket.pk}")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound("second", channel=Channel.SMS)
+
+    events = received()
+    assert {e["type"] for e in events} == {"message.added"}
+    event = next(e for e in events if e["stream"] == f"ticket.{ticket.pk}")
+    assert set(event["changed"]) == {"last_customer_message_at", "last_channel"}
+    assert event["status"] == TicketStatus.OPEN
+    assert event["channel"] == Channel.SMS
+    assert set(event) <= MESSAGE_FIELDS | TICKET_FIELDS
+
+
 def test_one_event_sent_to_several_groups_keeps_one_id_and_a_seq_per_group(
     listener, every_group, django_capture_on_commit_callbacks
 ):
@@ -186,6 +181,10 @@ def test_one_event_sent_to_several_groups_keeps_one_id_and_a_seq_per_group(
     assert len(created) == 2
     assert len({e["id"] for e in created}) == 1
     assert all(isinstance(e["seq"], int) and e["seq"] >= 1 for e in events)
+    # every copy carries the seq of every group, so a socket keeping one copy of two
+    # still sees the other stream advance
+    assert created[0]["seqs"] == created[1]["seqs"]
+    assert {c["stream"]: c["seq"] for c in created}.items() <= created[0]["seqs"].items()
 
 
 def test_events_carry_ids_and_changed_fields_but_no_customer_text_or_contact(

@@ -172,12 +172,13 @@ def test_the_batch_size_bounds_a_run_and_disabled_sends_nothing():
 
 class NoticeAdapter(Adapter):
     channels = (ContactChannel.EMAIL,)
+    needs_connection = False
 
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
         self.notices: list[Notice] = []
 
-    def send_notice(self, notice: Notice) -> SendResult:
+    def send_notice(self, notice: Notice, connection=None) -> SendResult:
         if self.error is not None:
             raise self.error
         self.notices.append(notice)

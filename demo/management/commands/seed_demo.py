@@ -98,7 +98,7 @@ class Command(BaseCommand):
                     f"skills, {report.staff} staff and {report.customers} customers "
                     f"({report.identities} identities, {report.consents} consents, "
                     f"{report.events} events, {report.look_alike_pairs} look-alike pairs) "
-                    f"in {report.seconds:.1f} s."
+                    f"and {report.tickets} tickets in {report.seconds:.1f} s."
                 )
             )
             if report.skipped_identities:

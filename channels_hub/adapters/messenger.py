@@ -1,0 +1,124 @@
+"""Facebook Messenger and Instagram Direct: the same Meta webhook family and Send API.
+
+Webhooks carry ``entry[].messaging[]`` events: ``message`` (the page's own echoes are
+skipped), ``delivery`` (``mids``) and, on Instagram, ``read`` with the ``mid``. Replies go
+to ``/me/messages`` with the page token, as a ``RESPONSE`` inside the 24-hour window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from channels_hub.adapters.base import (
+    ChannelLimits,
+    InboundMessage,
+    Receipt,
+    SendResult,
+    WebhookBatch,
+    claim,
+    customer_identity,
+)
+from channels_hub.adapters.meta import MetaAdapter, meta_error_reason
+from channels_hub.provider_http import call_provider, json_body
+from customers.identity import InvalidIdentity
+from customers.models import IdentityKind
+from tickets.models import Channel, DeliveryStatus, Message
+
+if TYPE_CHECKING:
+    from channels_hub.models import ChannelConnection
+
+logger = logging.getLogger(__name__)
+
+
+class MessengerAdapter(MetaAdapter):
+    channels = (Channel.MESSENGER,)
+    webhook_object = "page"
+    identity_kind = IdentityKind.FACEBOOK_PSID
+    provider = "Messenger"
+    limits = ChannelLimits(max_text_chars=2000, reply_window=timedelta(hours=24))
+
+    def parse(self, request: HttpRequest, connection: ChannelConnection) -> WebhookBatch:
+        batch = WebhookBatch()
+        for entry in self.payload(request)["entry"]:
+            for event in entry.get("messaging") or []:
+                self._read_event(event, batch)
+        return batch
+
+    def _read_event(self, event: dict[str, Any], batch: WebhookBatch) -> None:
+        message = event.get("message")
+        if isinstance(message, dict) and not message.get("is_echo"):
+            inbound = self._message(event, message)
+            if inbound is not None:
+                batch.messages.append(inbound)
+                return
+        delivery = event.get("delivery")
+        if isinstance(delivery, dict) and delivery.get("mids"):
+            batch.receipts.extend(
+                Receipt(provider_message_id=str(mid), status=DeliveryStatus.DELIVERED)
+                for mid in delivery["mids"]
+            )
+            return
+        read = event.get("read")
+        if isinstance(read, dict) and read.get("mid"):
+            batch.receipts.append(
+                Receipt(provider_message_id=str(read["mid"]), status=DeliveryStatus.READ)
+            )
+            return
+        batch.ignored += 1
+
+    def _message(self, event: dict[str, Any], message: dict[str, Any]) -> InboundMessage | None:
+        sender = (event.get("sender") or {}).get("id")
+        mid = message.get("mid")
+        text = str(message.get("text") or "")
+        if not text:
+            kinds = [
+                str(a.get("type", "file"))
+                for a in message.get("attachments") or []
+                if isinstance(a, dict)
+            ]
+            text = " ".join(f"[{kind}]" for kind in kinds)
+        if not sender or not mid or not text:
+            return None
+        try:
+            identities = [claim(self.identity_kind, str(sender))]
+        except InvalidIdentity:
+            logger.warning("%s: message %s dropped: bad sender id", self.provider, mid)
+            return None
+        return InboundMessage(
+            channel=self.channels[0], external_id=str(mid), identities=identities, text=text
+        )
+
+    def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
+        assert connection is not None
+        return self._send_text(
+            connection, customer_identity(message, self.identity_kind), message.body_text
+        )
+
+    def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
+        return self._send_text(connection, to, _("omniservice test message"))
+
+    def _send_text(self, connection: ChannelConnection, to: str, text: str) -> SendResult:
+        response = call_provider(
+            "POST",
+            self.graph_url(connection, "me/messages"),
+            provider=self.provider,
+            reason_of=meta_error_reason,
+            headers=self.auth_headers(connection),
+            json={"recipient": {"id": to}, "messaging_type": "RESPONSE", "message": {"text": text}},
+        )
+        return SendResult(
+            status=DeliveryStatus.SENT, provider_message_id=str(json_body(response)["message_id"])
+        )
+
+
+class InstagramAdapter(MessengerAdapter):
+    channels = (Channel.INSTAGRAM,)
+    webhook_object = "instagram"
+    identity_kind = IdentityKind.INSTAGRAM_ID
+    provider = "Instagram"
+    limits = ChannelLimits(max_text_chars=1000, reply_window=timedelta(hours=24))

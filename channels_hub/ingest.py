@@ -1,0 +1,111 @@
+"""Store what a verified webhook brought: customer messages and delivery receipts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from channels_hub.adapters.base import InboundMessage, Receipt, WebhookBatch
+from channels_hub.models import ChannelConnection, EarlyReceipt
+from omniservice.errors import DomainError
+from omniservice.org.models import Store
+from tickets.models import Direction, Message
+from tickets.services import InboundResult, record_delivery, thread_inbound_message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestSummary:
+    stored: int = 0
+    duplicates: int = 0
+    receipts_applied: int = 0
+    receipts_waiting: int = 0
+    dropped: int = 0
+
+
+def ingest_batch(batch: WebhookBatch, *, connection: ChannelConnection) -> IngestSummary:
+    """Thread every message (a provider retry is a no-op) and apply every receipt."""
+    summary = IngestSummary()
+    stores = _stores_by_code({m.store_code for m in batch.messages if m.store_code})
+    for inbound in batch.messages:
+        try:
+            result = ingest_message(inbound, store=stores.get(inbound.store_code))
+        except DomainError as exc:
+            # Bad content (e.g. too long): the provider would only retry it. Keep going.
+            logger.warning(
+                "webhook message %s/%s dropped: %s", inbound.channel, inbound.external_id, exc.code
+            )
+            summary.dropped += 1
+            continue
+        if result.duplicate:
+            summary.duplicates += 1
+        else:
+            summary.stored += 1
+    for receipt in batch.receipts:
+        if apply_receipt(receipt, channel=connection.channel):
+            summary.receipts_applied += 1
+        else:
+            summary.receipts_waiting += 1
+    if summary.stored:
+        ChannelConnection.objects.filter(pk=connection.pk).update(last_inbound_at=timezone.now())
+    return summary
+
+
+def ingest_message(inbound: InboundMessage, *, store: Store | None = None) -> InboundResult:
+    return thread_inbound_message(
+        channel=inbound.channel,
+        external_id=inbound.external_id,
+        identities=inbound.identities,
+        text=inbound.text,
+        html=inbound.html,
+        attachments=inbound.attachments,
+        store=store,
+        subject=inbound.subject,
+        profile=inbound.profile,
+    )
+
+
+def apply_receipt(receipt: Receipt, *, channel: str) -> bool:
+    """Move the message's status; a receipt for an id not known yet waits (returns False)."""
+    message_id = (
+        Message.objects.filter(
+            channel=channel,
+            provider_message_id=receipt.provider_message_id,
+            direction=Direction.OUTBOUND,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if message_id is None:
+        EarlyReceipt.objects.create(
+            channel=channel,
+            provider_message_id=receipt.provider_message_id[:200],
+            status=receipt.status,
+            reason=receipt.reason[:500],
+        )
+        return False
+    record_delivery(message_id=message_id, status=receipt.status, reason=receipt.reason)
+    return True
+
+
+def apply_early_receipts(*, message_id: int, channel: str, provider_message_id: str) -> None:
+    """Called once a send has stored the provider's id: apply what arrived before it."""
+    with transaction.atomic():
+        early = list(
+            EarlyReceipt.objects.select_for_update()
+            .filter(channel=channel, provider_message_id=provider_message_id)
+            .order_by("pk")
+        )
+        for receipt in early:
+            record_delivery(message_id=message_id, status=receipt.status, reason=receipt.reason)
+        EarlyReceipt.objects.filter(pk__in=[r.pk for r in early]).delete()
+
+
+def _stores_by_code(codes: set[str]) -> dict[str, Store]:
+    if not codes:
+        return {}
+    return {store.code: store for store in Store.objects.filter(code__in=codes)}
