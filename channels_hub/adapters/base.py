@@ -208,8 +208,12 @@ def body_of(request: HttpRequest) -> bytes:
 
 def customer_identity(message: Message, kind: str) -> str:
     """The value of the customer's newest identity of ``kind`` (where replies go)."""
+    return identity_of_customer(message.ticket.customer_id, kind)
+
+
+def identity_of_customer(customer_id: int, kind: str) -> str:
     value = (
-        Identity.objects.filter(customer_id=message.ticket.customer_id, kind=kind)
+        Identity.objects.filter(customer_id=customer_id, kind=kind)
         .order_by("-pk")
         .values_list("value", flat=True)
         .first()

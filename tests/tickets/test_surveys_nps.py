@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from channels_hub import adapters
 from channels_hub.adapters import Adapter, Notice, PermanentDeliveryError, SendResult
-from customers.models import Consent, ConsentPurpose, ContactChannel, CustomerStatus
+from customers.models import Consent, ConsentPurpose, ContactChannel, CustomerStatus, IdentityKind
 from omniservice.outbox.models import OutboxMessage
-from tests.factories import CustomerFactory, TicketFactory
+from tests.channels_hub.conftest import fake_provider, make_connection  # noqa: F401 - fixtures
+from tests.channels_hub.fake_provider import Answer
+from tests.factories import CustomerFactory, IdentityFactory, TicketFactory
 from tickets.models import SatisfactionPolicy, Survey, SurveyDelivery, SurveyKind
 from tickets.surveys import nps
 from tickets.surveys.services import survey_url
@@ -221,6 +223,34 @@ def test_a_channel_that_refuses_or_is_not_connected_marks_the_survey_failed(
     assert Survey.objects.get(customer=bounced).failure_reason == "bounced"
     assert "微信" in Survey.objects.get(customer=unconnected).failure_reason  # zh-hans default
     assert set(Survey.objects.values_list("delivery", flat=True)) == {SurveyDelivery.FAILED}
+
+
+def test_an_sms_customer_gets_the_survey_from_the_sms_provider(
+    make_connection,  # noqa: F811 - the fixtures of tests/channels_hub
+    fake_provider,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    account = "AC0123456789abcdef0123456789abcdef"
+    make_connection(
+        ContactChannel.SMS,
+        secrets={"auth_token": "token"},
+        account_sid=account,
+        from_number="+14155550100",
+    )
+    path = f"/2010-04-01/Accounts/{account}/Messages.json"
+    fake_provider.answer("POST", path, Answer(201, {"sid": "SMnps1", "status": "queued"}))
+    customer = solved_customer(language="en", preferred_channel=ContactChannel.SMS)
+    IdentityFactory(customer=customer, kind=IdentityKind.PHONE, value="+14155550123")
+    consent(customer, ContactChannel.SMS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nps.send_due_nps_surveys(now=NOW)
+
+    survey = Survey.objects.get()
+    assert (survey.channel, survey.delivery) == ("sms", SurveyDelivery.SENT)
+    [sent] = fake_provider.received(path)
+    assert sent.form()["To"] == ["+14155550123"]
+    assert survey_url(survey) in sent.form()["Body"][0]
 
 
 def test_the_periodic_task_runs_in_process_in_the_embedded_mode():
