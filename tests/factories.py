@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -170,3 +172,17 @@ class RoutableAgentFactory(StaffProfileFactory):
     def skills(obj, create, extracted, **kwargs):
         if create and extracted:
             obj.skills.set(extracted)
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    """A CSAT survey of a solved ticket, sent now, answerable for 14 days."""
+
+    class Meta:
+        model = "tickets.Survey"
+
+    kind = "csat"
+    ticket = factory.SubFactory(TicketFactory, status="solved")
+    customer = factory.SelfAttribute("ticket.customer")
+    channel = "api"
+    language = "zh-hans"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))

@@ -16,4 +16,6 @@ class TicketsConfig(AppConfig):
         import tickets.sla.admin
         import tickets.sla.clock
         import tickets.sla.jobs
-        import tickets.sla.receivers  # noqa: F401
+        import tickets.sla.receivers
+        import tickets.surveys.admin
+        import tickets.surveys.tasks  # noqa: F401

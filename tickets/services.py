@@ -285,14 +285,18 @@ def reply(
         status_changed_at=now,
     )
     _save_attachments(message, attachments)
-    changed = ["last_agent_message_at"]
-    ticket.last_agent_message_at = now
-    if ticket.first_response_at is None:
-        ticket.first_response_at = now
-        changed.append("first_response_at")
-    if ticket.status == TicketStatus.NEW:
-        _record_status(ticket, TicketStatus.OPEN, actor=author, reason=gettext_noop("First reply"))
-        changed.append("status")
+    changed: list[str] = []
+    if author_kind != AuthorKind.SYSTEM:  # a survey or notice is no answer to the customer
+        changed.append("last_agent_message_at")
+        ticket.last_agent_message_at = now
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            changed.append("first_response_at")
+        if ticket.status == TicketStatus.NEW:
+            _record_status(
+                ticket, TicketStatus.OPEN, actor=author, reason=gettext_noop("First reply")
+            )
+            changed.append("status")
     ticket.save()
     enqueue(DELIVER_TOPIC, {"message_id": message.pk}, dedupe_key=f"deliver:{message.pk}")
     _publish_ticket(ticket, "ticket.updated", changed)

@@ -28,6 +28,7 @@ from channels_hub.adapters.base import (
     ChannelLimits,
     ConnectionField,
     InboundMessage,
+    Notice,
     Receipt,
     SendResult,
     WebhookBatch,
@@ -35,6 +36,7 @@ from channels_hub.adapters.base import (
     claim,
     constant_time_equal,
     customer_identity,
+    identity_of_customer,
 )
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
@@ -133,6 +135,12 @@ class TwilioSmsAdapter(Adapter):
 
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         return self._send_text(connection, to, _("omniservice test message"))
+
+    def send_notice(self, notice: Notice, connection: ChannelConnection | None) -> SendResult:
+        """SMS may write first (a survey invitation): to the customer's newest number."""
+        assert connection is not None
+        to = identity_of_customer(notice.customer.pk, IdentityKind.PHONE)
+        return self._send_text(connection, to, notice.text)
 
     def _send_text(self, connection: ChannelConnection, to: str, text: str) -> SendResult:
         account = connection.setting("account_sid")

@@ -50,6 +50,14 @@ from tickets.models.sla import (
     SlaTarget,
     TicketSla,
 )
+from tickets.models.surveys import (
+    BadScoreAction,
+    SatisfactionPolicy,
+    Survey,
+    SurveyDelivery,
+    SurveyKind,
+    SurveyOutcome,
+)
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -62,6 +70,7 @@ __all__ = [
     "AutomationRule",
     "AutomationRun",
     "AutomationWebhook",
+    "BadScoreAction",
     "BusinessCalendar",
     "CapacityKind",
     "Channel",
@@ -83,10 +92,15 @@ __all__ = [
     "RuleKind",
     "RunOutcome",
     "RunTrigger",
+    "SatisfactionPolicy",
     "SlaEvent",
     "SlaEventKind",
     "SlaPolicy",
     "SlaTarget",
+    "Survey",
+    "SurveyDelivery",
+    "SurveyKind",
+    "SurveyOutcome",
     "Ticket",
     "TicketLink",
     "TicketSla",

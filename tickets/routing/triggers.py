@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.dispatch import receiver
 
+from omniservice.celery import TRANSIENT_RETRY
 from omniservice.org.models import Presence, Role, StaffProfile
 from omniservice.org.signals import presence_changed
 from tickets import services
@@ -34,18 +35,6 @@ RELEVANT_FIELDS = frozenset(
     {"status", "assignee", "team", "store", "priority", "merged_into", "last_channel", "language"}
 )
 FREEING_FIELDS = frozenset({"status", "assignee", "merged_into"})
-# Every routing task: acknowledged after it ran (a lost worker's task runs again, which is
-# safe: they are idempotent), retried with backoff and jitter on a transient database
-# error (a deadlock, a dropped connection), nothing else.
-TASK_OPTIONS: dict[str, Any] = {
-    "acks_late": True,
-    "ignore_result": True,
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 5,
-}
 
 
 def _schedule(team_keys: list[int] | None) -> None:
@@ -126,13 +115,13 @@ def on_presence_changed(
         transaction.on_commit(lambda: requeue_unanswered_chats.delay(user_id=user_id))
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(**TRANSIENT_RETRY)
 def route_waiting_tickets(team_keys: list[int] | None = None) -> int:
     """Assign what is ready in these queues (all when None); the number assigned."""
     return engine.route_waiting_tickets(team_keys=team_keys).assigned
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(**TRANSIENT_RETRY)
 def route_for_agent(user_id: int) -> int:
     """An agent came online or freed capacity: their queues get another try."""
     keys = reopen_agent_queues(user_id)
@@ -141,7 +130,7 @@ def route_for_agent(user_id: int) -> int:
     return engine.route_waiting_tickets(team_keys=keys).assigned
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(**TRANSIENT_RETRY)
 def requeue_unanswered_chats(user_id: int) -> int:
     from tickets.routing.services import requeue_unanswered_chats as requeue
 
@@ -151,7 +140,7 @@ def requeue_unanswered_chats(user_id: int) -> int:
     return requeued
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(**TRANSIENT_RETRY)
 def sweep_routing_queue() -> dict[str, int]:
     """Periodic: repair the queue, overflow store tickets, route what is ready."""
     from tickets.routing.services import overflow_store_tickets
