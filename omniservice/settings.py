@@ -135,6 +135,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "omniservice.api.tasks.purge_idempotency_records",
         "schedule": 3600.0,
     },
+    "email-imap-poll": {
+        "task": "channels_hub.email_tasks.poll_email_mailboxes",
+        "schedule": float(env_int("EMAIL_IMAP_POLL_SECONDS", 60, minimum=5)),
+    },
 }
 
 # --- auth, i18n, time -----------------------------------------------------------------
@@ -224,6 +228,11 @@ CHANNEL_SECRETS_KEYS = env_list("CHANNEL_SECRETS_KEYS", [])
 CHANNEL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # Providers that sign a timestamp (WeChat) are refused outside this tolerance (replays).
 CHANNEL_WEBHOOK_TOLERANCE_SECONDS = env_int("CHANNEL_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Email: the SMTP listener (`manage.py smtp_ingress`), IMAP polling and SMTP sending.
+SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
+SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525, minimum=1)
+SMTP_INGRESS_MAX_BYTES = env_int("SMTP_INGRESS_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+EMAIL_NETWORK_TIMEOUT_SECONDS = env_int("EMAIL_NETWORK_TIMEOUT_SECONDS", 30, minimum=1)
 
 # --- logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
