@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from channels_hub.email_ingest import EmailOutcome, connection_for_address, ingest_email
 
@@ -61,12 +61,20 @@ class IngressHandler:
 
 
 def _connection_for(address: str) -> Any:
-    close_old_connections()
-    return connection_for_address(address)
+    try:
+        return connection_for_address(address)
+    finally:
+        connections.close_all()  # this worker thread's own: a listener idles for long
 
 
 def _store(raw: bytes, mail_from: str | None, recipients: list[str]) -> EmailOutcome:
-    close_old_connections()
+    try:
+        return _store_now(raw, mail_from, recipients)
+    finally:
+        connections.close_all()
+
+
+def _store_now(raw: bytes, mail_from: str | None, recipients: list[str]) -> EmailOutcome:
     connection = next((c for c in map(connection_for_address, recipients) if c is not None), None)
     if connection is None:  # the connection was switched off during the conversation
         raise RuntimeError("no active email connection for the recipients")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels_hub.email_mime import read_email
+from tickets.services import MAX_BODY_CHARS
 from tests.channels_hub import email_samples as samples
 
 
@@ -21,10 +22,18 @@ def test_plain_email_gives_sender_subject_text_and_threading_ids():
     assert parsed.auto_kind == ""
 
 
-def test_html_only_email_keeps_the_html_for_the_sanitiser():
+def test_html_only_email_keeps_the_html_for_the_sanitiser_and_gets_its_text():
     parsed = read_email(samples.html_only().as_bytes())
-    assert parsed.text == ""
     assert "<b>team</b>" in parsed.html  # sanitised by thread_inbound_message(html=)
+    assert parsed.text == "Hello team Order 7"
+
+
+def test_long_html_only_email_is_cut_to_the_message_limit_not_refused():
+    msg = samples.plain()
+    msg.set_content("<p>" + "long line of quoted history " * 2000 + "</p>", subtype="html")
+    parsed = read_email(msg.as_bytes())
+    assert len(parsed.text) <= MAX_BODY_CHARS
+    assert parsed.text.endswith("[…]")
 
 
 def test_multipart_alternative_gives_both_versions_once():

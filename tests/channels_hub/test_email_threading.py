@@ -269,3 +269,18 @@ def test_gbk_email_opens_a_ticket_with_the_chinese_subject(mail_connection):
     ticket = Ticket.objects.get()
     assert ticket.subject == "朱镕的订单还没到"
     assert ticket.customer.name == "朱先生"
+
+
+def test_email_without_a_usable_sender_is_logged_and_dropped(mail_connection):
+    outcome = receive(mail_connection, samples.plain(sender="undisclosed-recipients:;"))
+    assert outcome.status == "ignored"
+    assert not Message.objects.exists()
+
+
+def test_webhook_url_of_an_email_connection_is_refused_without_a_write(client, mail_connection):
+    response = client.post(
+        f"/hooks/email/{mail_connection.webhook_key}/", data=b"x", content_type="text/plain"
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "no_webhook"
+    assert not Message.objects.exists()
