@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from channels_hub.email_mime import read_email
-from tickets.services import MAX_BODY_CHARS
 from tests.channels_hub import email_samples as samples
+from tickets.services import MAX_BODY_CHARS
 
 
 def test_plain_email_gives_sender_subject_text_and_threading_ids():
