@@ -88,7 +88,7 @@ class EmailAdapter(Adapter):
         message_id = our_message_id(message, sender.rpartition("@")[2])
         mail["Message-ID"] = f"<{message_id}>"
         parent = (
-            EmailRecord.objects.filter(message__ticket_id=message.ticket_id)
+            EmailRecord.objects.filter(message__ticket_id=message.ticket_id, auto_kind="")
             .exclude(message_id=message.pk)
             .order_by("-message__created_at", "-pk")
             .first()
@@ -143,6 +143,7 @@ def _reply_connection(message: Message, given: ChannelConnection | None) -> Chan
             message__ticket_id=message.ticket_id,
             message__direction=Direction.INBOUND,
             connection__is_active=True,
+            auto_kind="",
         )
         .select_related("connection")
         .order_by("-message__created_at", "-pk")

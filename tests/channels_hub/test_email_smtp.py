@@ -145,6 +145,11 @@ def test_auto_reply_loop_does_not_happen(listener, live_connection, sink):
     assert Message.objects.filter(direction=Direction.OUTBOUND).count() == 1
     assert Message.objects.filter(author_kind=AuthorKind.SYSTEM).count() == 3
     assert OutboxMessage.objects.count() == 1
+    # The agent's next reply continues the thread, leaving the out-of-office mail out.
+    reply(ticket=ticket, author=None, text="Any news on your side?")
+    second = message_from_bytes(sink.received[1].content, policy=policy.default)
+    assert second["In-Reply-To"] == ours["Message-ID"]
+    assert second["References"] == f"<first.1@mail.example.cn> {ours['Message-ID']}"
 
 
 def test_dsn_through_the_listener_marks_the_reply_failed(listener, live_connection, sink):
