@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from channels_hub.email_mime import read_email
 from tests.channels_hub import email_samples as samples
@@ -44,7 +45,8 @@ def test_multipart_alternative_gives_both_versions_once():
 
 
 def test_attachments_are_sniffed_and_an_unsafe_one_is_named_in_the_text():
-    parsed = read_email(samples.with_attachments().as_bytes())
+    with translation.override("en"):
+        parsed = read_email(samples.with_attachments().as_bytes())
     assert [(a.filename, a.content_type) for a in parsed.attachments] == [
         ("receipt.pdf", "application/pdf"),
         ("照片.png", "image/png"),
