@@ -9,7 +9,8 @@ customer's email addresses; never the subject text alone. Otherwise the usual ru
 ``thread_inbound_message`` applies (the customer's open ticket, else a new one).
 
 Automatic mail is never answered: a delivery status notification about one of our
-replies marks that reply failed (or delivered) with the reason; any other automatic
+replies marks that reply failed (or delivered) with the reason, a read receipt (MDN)
+marks it read; any other automatic
 reply or bounce that threads onto a ticket is kept there as a system message (no
 status change, no rule, no acknowledgement) and one that threads nowhere is dropped
 with a log line. Mail from our own addresses (a copy of a reply in the polled mailbox)
@@ -31,7 +32,7 @@ from django.utils import timezone
 
 from channels_hub.adapters.base import claim
 from channels_hub.email_mime import ParsedEmail, read_email
-from channels_hub.email_models import AutoKind, EmailRecord
+from channels_hub.email_models import EmailRecord
 from channels_hub.models import ChannelConnection
 from customers.identity import InvalidIdentity
 from customers.models import Identity, IdentityKind
@@ -184,7 +185,7 @@ def ingest_email(
     if message_of_our_id(key) is not None or parsed.sender.casefold() in _our_addresses():
         return _ignored("own_message", parsed)
     with transaction.atomic():
-        if parsed.auto_kind == AutoKind.BOUNCE and _apply_reports(parsed):
+        if parsed.reports and _apply_reports(parsed):
             return EmailOutcome(status="receipt")
         ticket = thread_of(parsed)
         try:
@@ -259,6 +260,8 @@ def _apply_reports(parsed: ParsedEmail) -> bool:
             )
         elif report.action in ("delivered", "relayed", "expanded"):
             record_delivery(message_id=outbound, status=DeliveryStatus.DELIVERED)
+        elif report.action == "displayed":
+            record_delivery(message_id=outbound, status=DeliveryStatus.READ)
         applied = True
     return applied
 

@@ -61,7 +61,7 @@ class DeliveryReport:
     """One recipient's line of a DSN (RFC 3464) about a message we sent."""
 
     original_message_id: str
-    action: str  # failed, delayed, delivered, relayed, expanded
+    action: str  # failed, delayed, delivered, relayed, expanded; "displayed" (read receipt)
     status: str = ""
     diagnostic: str = ""
     recipient: str = ""
@@ -105,6 +105,8 @@ def read_email(raw: bytes, *, envelope_sender: str | None = None) -> ParsedEmail
     parsed.auto_kind, parsed.auto_reason = classify(msg, parsed.sender, envelope_sender)
     if parsed.auto_kind == "bounce":
         parsed.reports = delivery_reports(msg)
+    elif msg.get_content_type() == "multipart/report":
+        parsed.reports = disposition_reports(msg)
     _read_parts(msg, parsed)
     if parsed.refused:
         notes = "\n".join(
@@ -238,6 +240,25 @@ def delivery_reports(msg: Message) -> list[DeliveryReport]:
             )
     if not reports and original:  # a DSN without readable fields: still a failure
         reports.append(DeliveryReport(original_message_id=original, action="failed"))
+    return reports
+
+
+def disposition_reports(msg: Message) -> list[DeliveryReport]:
+    """A read receipt (MDN, RFC 8098): "displayed" for the message it names."""
+    reports = []
+    for part in msg.walk():
+        if part.get_content_type() != "message/disposition-notification":
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload:
+            fields: Message = payload[0]
+        else:
+            text = payload if isinstance(payload, str) else _part_text(part)
+            fields = HeaderParser(policy=policy.default).parsestr(text)
+        original = first_id(header_text(fields, "Original-Message-ID"))
+        disposition = header_text(fields, "Disposition").rsplit(";", 1)[-1].strip().lower()
+        if original and disposition.startswith("displayed"):
+            reports.append(DeliveryReport(original_message_id=original, action="displayed"))
     return reports
 
 

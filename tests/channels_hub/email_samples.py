@@ -192,6 +192,28 @@ def dsn(*, original_message_id: str, recipient: str = CUSTOMER) -> bytes:
     ).encode("ascii")
 
 
+def mdn(*, original_message_id: str) -> bytes:
+    """A read receipt (RFC 8098) as Thunderbird sends it."""
+    return (
+        f"From: Li Na <{CUSTOMER}>\r\n"
+        "To: support@brand.example\r\n"
+        "Subject: Read: Re: Where is my order?\r\n"
+        "Message-ID: <mdn.1@mail.example.cn>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=disposition-notification; boundary="M1"\r\n'
+        "\r\n--M1\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "The message was displayed.\r\n"
+        "\r\n--M1\r\n"
+        "Content-Type: message/disposition-notification\r\n\r\n"
+        "Reporting-UA: mail.example.cn; Thunderbird\r\n"
+        f"Final-Recipient: rfc822;{CUSTOMER}\r\n"
+        f"Original-Message-ID: <{original_message_id}>\r\n"
+        "Disposition: manual-action/MDN-sent-manually; displayed\r\n"
+        "\r\n--M1--\r\n"
+    ).encode("ascii")
+
+
 @dataclass
 class Received:
     mail_from: str

@@ -237,6 +237,17 @@ def test_dsn_marks_our_reply_failed_with_the_reason(mail_connection, sink):
     assert len(sink.received) == 1
 
 
+def test_read_receipt_marks_our_reply_read(mail_connection, sink):
+    _ticket, sent = _conversation(mail_connection, sink)
+    outcome = receive(
+        mail_connection, samples.mdn(original_message_id=sent["Message-ID"].strip("<>"))
+    )
+    assert outcome.status == "receipt"
+    outbound = Message.objects.get(direction=Direction.OUTBOUND)
+    assert outbound.delivery_status == DeliveryStatus.READ
+    assert Message.objects.count() == 2  # the customer's email and our reply, nothing more
+
+
 def test_dsn_about_a_message_we_never_sent_is_not_a_ticket(mail_connection):
     outcome = receive(mail_connection, samples.dsn(original_message_id="nope@elsewhere"))
     assert outcome.status == "ignored"
