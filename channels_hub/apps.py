@@ -7,7 +7,11 @@ class ChannelsHubConfig(AppConfig):
     verbose_name = _("Channels")
 
     def ready(self) -> None:
-        from channels_hub import (
-            delivery,  # noqa: F401 - registers the outbox handler
-            email_tasks,  # noqa: F401 - IMAP polling tasks
+        # Register the outbox handlers: message delivery, partner webhooks of automation,
+        # survey delivery; and the IMAP polling tasks of email.
+        from channels_hub import (  # noqa: F401
+            automation_webhooks,
+            delivery,
+            email_tasks,
+            outreach,
         )
