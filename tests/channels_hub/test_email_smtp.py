@@ -215,3 +215,36 @@ def test_reply_without_a_customer_email_fails_with_the_reason(db, sink):
     outbound.refresh_from_db()
     assert outbound.delivery_status == DeliveryStatus.FAILED
     assert connection.pk and not sink.received
+
+
+def test_acknowledgement_rule_answers_the_customer_but_never_an_out_of_office(
+    listener, live_connection, sink
+):
+    """With automation acknowledging every customer message, the customer's auto-replier
+    and ours would ping-pong; an automatic email fires no rule at all."""
+    from tests.factories import AutomationRuleFactory, MacroFactory
+    from tickets.automation.engine import forget_active_triggers
+    from tickets.models import AutomationRun
+
+    macro = MacroFactory()
+    AutomationRuleFactory(
+        events=["inbound_message"],
+        actions=[{"action": "send_macro", "value": str(macro.pk)}],
+    )
+    forget_active_triggers()
+    smtp_send(listener, samples.plain())
+    assert len(sink.received) == 1  # the acknowledgement of the customer's email
+    ack = message_from_bytes(sink.received[0].content, policy=policy.default)
+    assert ack["Auto-Submitted"] == "auto-replied"  # their auto-replier must keep quiet
+    runs = AutomationRun.objects.count()
+    for number in range(3):
+        auto = samples.auto_reply(
+            subject=str(ack["Subject"]),
+            in_reply_to=ack["Message-ID"],
+            headers={"Auto-Submitted": "auto-replied"},
+        )
+        auto.replace_header("Message-ID", f"<ooo.{number}@mail.example.cn>")
+        smtp_send(listener, auto)
+    assert len(sink.received) == 1
+    assert AutomationRun.objects.count() == runs
+    assert Message.objects.filter(author_kind=AuthorKind.SYSTEM, direction="inbound").count() == 3
