@@ -38,6 +38,15 @@ def connection_list(request: HttpRequest) -> HttpResponse:
 
 
 @manager_view
+def connection_new(request: HttpRequest) -> HttpResponse:
+    """The "Connect a channel" picker (a plain GET form, no script)."""
+    channel = request.GET.get("channel", "")
+    if channel not in dict(connectable_channels()):
+        raise Http404
+    return redirect("channels:connection-create", channel=channel)
+
+
+@manager_view
 def connection_create(request: HttpRequest, channel: str) -> HttpResponse:
     if channel not in dict(connectable_channels()):
         raise Http404

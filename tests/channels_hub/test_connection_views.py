@@ -91,6 +91,9 @@ def test_missing_required_fields_are_form_errors_and_nothing_is_saved(personas):
 
 def test_unknown_or_builtin_channel_cannot_be_connected(personas):
     client = client_for(personas.manager)
+    picked = client.get(reverse("channels:connection-new"), {"channel": "wechat"})
+    assert picked.status_code == 302 and picked["Location"].endswith("/new/wechat/")
+    assert client.get(reverse("channels:connection-new"), {"channel": "api"}).status_code == 404
     assert client.get(reverse("channels:connection-create", args=["console"])).status_code == 404
     assert (
         client.get(reverse("channels:connection-create", args=["carrier-pigeon"])).status_code
