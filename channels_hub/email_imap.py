@@ -55,7 +55,8 @@ def polled_connections() -> list[int]:
 
 
 def open_imap(connection: ChannelConnection) -> imaplib.IMAP4:
-    security = connection.setting("imap_security", "ssl").lower()
+    security = connection.setting("imap_security").strip().lower()
+    security = security if security in DEFAULT_PORTS else "ssl"
     host = connection.setting("imap_host")
     port = int(connection.setting("imap_port") or DEFAULT_PORTS.get(security, 993))
     timeout = settings.EMAIL_NETWORK_TIMEOUT_SECONDS

@@ -27,15 +27,17 @@ import smtplib
 import ssl
 from email.headerregistry import Address
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     Adapter,
     ChannelLimits,
+    ConnectionField,
     PermanentDeliveryError,
     SendResult,
     TransientDeliveryError,
@@ -56,6 +58,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+SECURITY_HELP = gettext_lazy("starttls, ssl or none")
+
+
+def _optional(name: str, label: Any, help_text: Any = "", *, secret: bool = False) -> Any:
+    return ConnectionField(name, label, secret=secret, required=False, help_text=help_text)
 
 
 class EmailAdapter(Adapter):
@@ -64,6 +71,34 @@ class EmailAdapter(Adapter):
         max_text_chars=MAX_BODY_CHARS,
         attachment_types=SERVABLE_TYPES,
         max_attachment_bytes=MAX_ATTACHMENT_BYTES,
+    )
+    connection_fields = (
+        ConnectionField("from_address", gettext_lazy("Sender address")),
+        _optional("from_name", gettext_lazy("Sender name")),
+        _optional("signature", gettext_lazy("Signature"), gettext_lazy("Added to every reply.")),
+        _optional(
+            "inbound_addresses",
+            gettext_lazy("More inbound addresses"),
+            gettext_lazy(
+                "Comma-separated. Mail to the sender address is always accepted by the "
+                "SMTP listener; mail to any other address is refused."
+            ),
+        ),
+        ConnectionField("smtp_host", gettext_lazy("SMTP server")),
+        _optional("smtp_port", gettext_lazy("SMTP port"), gettext_lazy("587, 465 or 25")),
+        _optional("smtp_security", gettext_lazy("SMTP security"), SECURITY_HELP),
+        _optional("smtp_user", gettext_lazy("SMTP user")),
+        _optional("smtp_password", gettext_lazy("SMTP password"), secret=True),
+        _optional(
+            "imap_host",
+            gettext_lazy("IMAP server"),
+            gettext_lazy("Leave empty to receive through the SMTP listener only."),
+        ),
+        _optional("imap_port", gettext_lazy("IMAP port"), gettext_lazy("993 or 143")),
+        _optional("imap_security", gettext_lazy("IMAP security"), SECURITY_HELP),
+        _optional("imap_user", gettext_lazy("IMAP user")),
+        _optional("imap_password", gettext_lazy("IMAP password"), secret=True),
+        _optional("imap_folder", gettext_lazy("IMAP folder"), "INBOX"),
     )
 
     def verify(self, request: HttpRequest, connection: ChannelConnection) -> None:
@@ -193,7 +228,8 @@ def deliver_smtp(
     connection: ChannelConnection, mail: EmailMessage, *, sender: str, recipients: list[str]
 ) -> None:
     """One SMTP transaction; 5xx answers are permanent, 4xx and network errors transient."""
-    security = connection.setting("smtp_security", "starttls").lower()
+    security = connection.setting("smtp_security").strip().lower()
+    security = security if security in DEFAULT_PORTS else "starttls"
     host = connection.setting("smtp_host")
     if not host:
         raise PermanentDeliveryError(_("The email connection has no SMTP server."))
