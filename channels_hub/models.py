@@ -106,3 +106,15 @@ class EarlyReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.provider_message_id}: {self.status}"
+
+
+from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
+
+__all__ = [
+    "AutoKind",
+    "ChannelConnection",
+    "ConnectionHealth",
+    "EarlyReceipt",
+    "EmailMailbox",
+    "EmailRecord",
+]
