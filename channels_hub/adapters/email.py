@@ -67,6 +67,7 @@ def _optional(name: str, label: Any, help_text: Any = "", *, secret: bool = Fals
 
 class EmailAdapter(Adapter):
     channels = (Channel.EMAIL,)
+    receives_webhooks = False
     limits = ChannelLimits(
         max_text_chars=MAX_BODY_CHARS,
         attachment_types=SERVABLE_TYPES,
