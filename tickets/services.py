@@ -193,7 +193,9 @@ def _thread(
         store=store,
     )
     _save_attachments(message, attachments)
-    changed = ["last_customer_message_at", "last_channel", *(["status"] if reopened else [])]
+    changed = ["last_customer_message_at", *(["status"] if reopened else [])]
+    if created or ticket.last_channel != channel:  # routing and SLA: only on a real switch
+        changed.append("last_channel")
     ticket.last_customer_message_at, ticket.last_channel = now, channel
     if ticket.status == TicketStatus.PENDING:
         _record_status(
