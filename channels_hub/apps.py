@@ -13,5 +13,6 @@ class ChannelsHubConfig(AppConfig):
             automation_webhooks,
             delivery,
             email_tasks,
+            media,
             outreach,
         )

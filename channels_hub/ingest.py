@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels_hub.adapters.base import InboundMessage, Receipt, WebhookBatch
+from channels_hub.media import schedule_media
 from channels_hub.models import ChannelConnection, EarlyReceipt
 from omniservice.errors import DomainError
 from omniservice.org.models import Store
@@ -37,6 +38,8 @@ def ingest_batch(batch: WebhookBatch, *, connection: ChannelConnection) -> Inges
     for inbound in batch.messages:
         try:
             result = ingest_message(inbound, store=stores.get(inbound.store_code))
+            if inbound.media and not result.duplicate:
+                schedule_media(inbound, message_id=result.message.pk, connection=connection)
         except DomainError as exc:
             # Bad content (e.g. too long): the provider would only retry it. Keep going.
             logger.warning(

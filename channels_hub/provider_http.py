@@ -57,7 +57,12 @@ def call_provider(
         raise TransientDeliveryError(f"{provider}: {type(exc).__name__}") from exc
     if response.is_success:
         return response
-    reason = _reason(response, reason_of) or f"HTTP {response.status_code}"
+    return _refuse(
+        response, provider, _reason(response, reason_of) or f"HTTP {response.status_code}"
+    )
+
+
+def _refuse(response: httpx.Response, provider: str, reason: str) -> httpx.Response:
     if response.status_code >= 500 or response.status_code in RETRYABLE_STATUSES:
         raise TransientDeliveryError(f"{provider}: {reason}")
     raise PermanentDeliveryError(f"{provider}: {reason}")
@@ -82,3 +87,27 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise TransientDeliveryError("the provider answered with an unexpected JSON value")
     return body
+
+
+def download(url: str, *, provider: str, max_bytes: int, **kwargs: Any) -> tuple[bytes, str]:
+    """GET a file: its bytes and declared content type. One larger than ``max_bytes`` is
+    refused for good without reading it all; 5xx and timeouts are transient as for
+    ``call_provider``."""
+    too_large = PermanentDeliveryError(f"{provider}: the file is larger than allowed")
+    try:
+        with client().stream("GET", url, **kwargs) as response:
+            if not response.is_success:
+                response.read()
+                _refuse(response, provider, f"HTTP {response.status_code}")
+            if int(response.headers.get("Content-Length") or 0) > max_bytes:
+                raise too_large
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > max_bytes:
+                    raise too_large
+            return bytes(content), response.headers.get("Content-Type", "")
+    except httpx.TimeoutException as exc:
+        raise TransientDeliveryError(f"{provider}: no answer in time") from exc
+    except httpx.HTTPError as exc:
+        raise TransientDeliveryError(f"{provider}: {type(exc).__name__}") from exc

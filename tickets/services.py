@@ -30,7 +30,7 @@ from omniservice import realtime
 from omniservice.errors import ConflictError, DomainError
 from omniservice.org.models import Store, Team
 from omniservice.outbox.services import enqueue
-from tickets.attachments import UploadedContent
+from tickets.attachments import MAX_ATTACHMENTS_PER_MESSAGE, UploadedContent
 from tickets.models import (
     ALLOWED_TRANSITIONS,
     DELIVERY_RANK,
@@ -351,6 +351,26 @@ def _save_attachments(message: Message, attachments: Iterable[UploadedContent]) 
         )
         attachment.file.save(upload.filename, ContentFile(upload.content), save=False)
         attachment.save()
+
+
+@transaction.atomic
+def add_message_attachments(
+    *, message_id: int, attachments: Sequence[UploadedContent]
+) -> list[UploadedContent]:
+    """Files that arrive after their message (a provider's media, fetched after the
+    webhook was answered). Idempotent: a file the message already has (same SHA-256) is
+    not stored twice. Returns what was added."""
+    message = Message.objects.select_for_update().select_related("ticket").filter(pk=message_id)
+    message = message.first()
+    if message is None:
+        return []
+    present = set(message.attachments.values_list("sha256", flat=True))
+    room = MAX_ATTACHMENTS_PER_MESSAGE - len(present)
+    added = [upload for upload in attachments if upload.sha256 not in present][: max(room, 0)]
+    if added:
+        _save_attachments(message, added)
+        realtime.publish(ticket_groups(message.ticket), "message.updated", _message_event(message))
+    return added
 
 
 # --- agent actions ----------------------------------------------------------------------

@@ -67,6 +67,14 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """A file the provider keeps for us (an image id): fetched after the commit."""
+
+    ref: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """One customer message as every channel reports it."""
 
@@ -79,6 +87,7 @@ class InboundMessage:
     attachments: Sequence[UploadedContent] = ()
     profile: dict[str, Any] = field(default_factory=dict)
     store_code: str = ""
+    media: Sequence[MediaRef] = ()
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,10 @@ class Adapter:
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         """Deliver one outbound message; raise Permanent- or TransientDeliveryError."""
         raise NotImplementedError
+
+    def fetch_media(self, connection: ChannelConnection, ref: str) -> bytes:
+        """The bytes of a provider-held file named in a webhook (``MediaRef.ref``)."""
+        raise PermanentDeliveryError(_("This channel keeps no files to fetch."))
 
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         """The console's "send test" button: one short text to ``to``."""

@@ -41,6 +41,7 @@ from channels_hub.adapters.base import (
     ChannelLimits,
     ConnectionField,
     InboundMessage,
+    MediaRef,
     PermanentDeliveryError,
     SendResult,
     TransientDeliveryError,
@@ -51,9 +52,10 @@ from channels_hub.adapters.base import (
     constant_time_equal,
     customer_identity,
 )
-from channels_hub.provider_http import call_provider, json_body
+from channels_hub.provider_http import call_provider, download, json_body
 from customers.identity import InvalidIdentity
 from customers.models import Identity, IdentityKind
+from tickets.attachments import MAX_ATTACHMENT_BYTES
 from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message
 
 if TYPE_CHECKING:
@@ -227,8 +229,15 @@ class WeChatAdapter(Adapter):
         except InvalidIdentity:
             logger.warning("wechat: message %s dropped: bad openid", msg_id)
             return None
+        media: tuple[MediaRef, ...] = ()
+        if kind == "image" and fields.get("MediaId"):
+            media = (MediaRef(ref=fields["MediaId"], filename=f"wechat-{msg_id}.jpg"),)
         return InboundMessage(
-            channel=Channel.WECHAT, external_id=msg_id, identities=identities, text=text.strip()
+            channel=Channel.WECHAT,
+            external_id=msg_id,
+            identities=identities,
+            text=text.strip(),
+            media=media,
         )
 
     def _fetch_unionid(self, connection: ChannelConnection, openid: str) -> str:
@@ -253,6 +262,29 @@ class WeChatAdapter(Adapter):
             logger.info("wechat: no unionid for a new openid: %s", exc)
             return ""
         return str(body.get("unionid", ""))
+
+    def fetch_media(self, connection: ChannelConnection, ref: str) -> bytes:
+        """``/cgi-bin/media/get`` answers with the file, or with a JSON error."""
+        for attempt in range(2):
+            content, content_type = download(
+                self.url(connection, "/cgi-bin/media/get"),
+                provider="WeChat",
+                max_bytes=MAX_ATTACHMENT_BYTES,
+                params={
+                    "access_token": access_token(connection, refresh=attempt > 0),
+                    "media_id": ref,
+                },
+            )
+            code = _media_error(content, content_type)
+            if code is None:
+                return content
+            if code in TOKEN_INVALID and attempt == 0:
+                continue
+            error = f"WeChat: media {ref} not fetched ({code})"
+            if code in TRANSIENT_ERRORS:
+                raise TransientDeliveryError(error)
+            raise PermanentDeliveryError(error)
+        raise TransientDeliveryError("WeChat: the access token was refused twice")
 
     # --- outbound -------------------------------------------------------------------
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
@@ -331,6 +363,19 @@ def access_token(connection: ChannelConnection, *, refresh: bool = False) -> str
     lifetime = max(int(body.get("expires_in", 7200)) - TOKEN_MARGIN_SECONDS, 60)
     cache.set(key, token, lifetime)
     return str(token)
+
+
+def _media_error(content: bytes, content_type: str) -> int | None:
+    """WeChat's error code when ``/cgi-bin/media/get`` answered with JSON, else None."""
+    if "json" not in content_type and not content.lstrip().startswith(b"{"):
+        return None
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None  # not JSON after all: a file that starts with a brace
+    if not isinstance(body, dict) or "errcode" not in body:
+        return None
+    return int(body["errcode"])
 
 
 def _fields(body: bytes) -> dict[str, str]:

@@ -19,6 +19,8 @@ from channels_hub.adapters.base import (
     ChannelLimits,
     ConnectionField,
     InboundMessage,
+    MediaRef,
+    PermanentDeliveryError,
     Receipt,
     SendResult,
     WebhookBatch,
@@ -26,9 +28,10 @@ from channels_hub.adapters.base import (
     customer_identity,
 )
 from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reason
-from channels_hub.provider_http import call_provider, json_body
+from channels_hub.provider_http import call_provider, download, json_body
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
+from tickets.attachments import MAX_ATTACHMENT_BYTES
 from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message
 
 if TYPE_CHECKING:
@@ -85,6 +88,26 @@ class WhatsAppAdapter(MetaAdapter):
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         return self._send_text(connection, to.lstrip("+"), _("omniservice test message"))
 
+    def fetch_media(self, connection: ChannelConnection, ref: str) -> bytes:
+        """Graph gives a short-lived URL for the media id; both calls need the token."""
+        answer = call_provider(
+            "GET",
+            self.graph_url(connection, ref),
+            provider="WhatsApp",
+            reason_of=meta_error_reason,
+            headers=self.auth_headers(connection),
+        )
+        url = str(json_body(answer).get("url", ""))
+        if not url:
+            raise PermanentDeliveryError("WhatsApp: the media has no URL")
+        content, _type = download(
+            url,
+            provider="WhatsApp",
+            max_bytes=MAX_ATTACHMENT_BYTES,
+            headers=self.auth_headers(connection),
+        )
+        return content
+
     def _send_text(self, connection: ChannelConnection, to: str, text: str) -> SendResult:
         url = self.graph_url(connection, f"{connection.setting('phone_number_id')}/messages")
         response = call_provider(
@@ -131,7 +154,16 @@ def _message(item: dict[str, Any], names: dict[str, str]) -> InboundMessage | No
         identities=identities,
         text=text,
         profile={"name": name} if name else {},
+        media=_media_of(item, kind),
     )
+
+
+def _media_of(item: dict[str, Any], kind: str | None) -> tuple[MediaRef, ...]:
+    media = item.get(kind) if kind in MEDIA_TYPES else None
+    if not isinstance(media, dict) or not media.get("id"):
+        return ()
+    filename = media.get("filename") or f"{kind}-{media['id']}"
+    return (MediaRef(ref=str(media["id"]), filename=str(filename)),)
 
 
 def _text_of(item: dict[str, Any], kind: str | None) -> str:

@@ -270,7 +270,7 @@
       later("inbox", refreshInbox, 150);
     }
     if (onTicket && data.ticket_id === config.ticket) {
-      if (type === "message.added" || type === "message.delivery_changed") later("timeline", refreshTimeline, 100);
+      if (type === "message.added" || type === "message.updated" || type === "message.delivery_changed") later("timeline", refreshTimeline, 100);
       if (type === "message.added" && data.changed) later("summary", refreshSummary, 100);
       if (type === "ticket.updated") {
         later("summary", refreshSummary, 100);

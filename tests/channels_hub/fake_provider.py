@@ -17,6 +17,7 @@ class Answer:
     status: int = 200
     body: Any = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (timeouts)
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -62,7 +63,7 @@ class FakeProvider:
                     else json.dumps(answer.body).encode()
                 )
                 self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", answer.content_type)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
