@@ -71,8 +71,15 @@ def _field(spec: ConnectionField, *, already_set: bool) -> forms.Field:
             widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
             help_text=help_text,
         )
-    field_class = forms.URLField if spec.kind == "url" else forms.CharField
-    return field_class(
+    if spec.kind == "url":
+        return forms.URLField(
+            label=spec.label,
+            required=spec.required,
+            max_length=500,
+            help_text=spec.help_text,
+            assume_scheme="https",
+        )
+    return forms.CharField(
         label=spec.label, required=spec.required, max_length=500, help_text=spec.help_text
     )
 
