@@ -224,6 +224,8 @@ CHANNEL_SECRETS_KEYS = env_list("CHANNEL_SECRETS_KEYS", [])
 CHANNEL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # Providers that sign a timestamp (WeChat) are refused outside this tolerance (replays).
 CHANNEL_WEBHOOK_TOLERANCE_SECONDS = env_int("CHANNEL_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Web chat widget: messages a visitor may post per minute (5x that per IP address).
+WEB_CHAT_MESSAGES_PER_MINUTE = env_int("WEB_CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
 
 # --- logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

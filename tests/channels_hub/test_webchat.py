@@ -1,0 +1,436 @@
+"""The web chat widget's HTTP API: sessions, messages, history, offline form, identity."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from channels_hub.delivery import deliver_message
+from channels_hub.models import ChannelConnection, WebChatVisitor
+from channels_hub.webchat_access import user_hash, within_hours
+from customers.identity import IdentityClaim
+from customers.models import Identity, MergeSuggestion
+from omniservice.org.models import Presence
+from tests.factories import CustomerFactory, IdentityFactory
+from tickets import services
+from tickets.models import Channel, DeliveryStatus, Direction, Message, Ticket
+
+ORIGIN = "https://shop.example.com"
+SECRET = "s3cret-identity-key"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+@pytest.fixture
+def connection(db) -> ChannelConnection:
+    connection = ChannelConnection(
+        channel=Channel.WEB_CHAT,
+        name="shop chat",
+        settings={"allowed_origins": [ORIGIN], "title": "Shop help"},
+    )
+    connection.set_secrets({"identity_secret": SECRET})
+    connection.save()
+    return connection
+
+
+@pytest.fixture
+def online_agent(personas):
+    profile = personas.agent
+    profile.presence = Presence.ONLINE
+    profile.save(update_fields=["presence"])
+    return profile
+
+
+def api(connection: ChannelConnection, path: str) -> str:
+    return f"/chat/api/{connection.webhook_key}/{path}"
+
+
+def start(client, connection, origin=ORIGIN, **body) -> dict:
+    response = client.post(
+        api(connection, "session"),
+        body,
+        content_type="application/json",
+        headers={"Origin": origin},
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def post(client, connection, token, *, origin=ORIGIN, **body):
+    body.setdefault("client_id", str(uuid.uuid4()))
+    return client.post(
+        api(connection, "messages"),
+        body,
+        content_type="application/json",
+        headers={"Origin": origin, "Authorization": f"Bearer {token}"},
+    )
+
+
+def get_history(client, connection, token, after=0):
+    return client.get(
+        api(connection, "messages"),
+        {"after": after},
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"},
+    )
+
+
+FORM = {"name": "王芳", "contact": "wang@example.com", "topic": "退货"}
+
+
+def test_widget_script_is_served_by_the_app(client):
+    response = client.get("/chat/widget.js")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/javascript"
+    body = response.content.decode()
+    assert "textContent" in body and "innerHTML" not in body
+    code = body.split("*/", 1)[1]  # after the usage comment: no URL of anybody else
+    assert not re.search(r"https?://", code)
+
+
+def test_session_gives_a_token_and_texts_in_the_visitors_language(client, connection):
+    data = start(client, connection) | {}
+    assert data["token"] and data["prechat"] is True and data["title"] == "Shop help"
+    zh = client.post(
+        api(connection, "session") + "?lang=zh-hans",
+        {},
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    ).json()
+    en = client.post(
+        api(connection, "session") + "?lang=en",
+        {},
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    ).json()
+    assert en["texts"]["send"] == "Send"
+    assert zh["texts"]["send"] == "发送"
+    assert WebChatVisitor.objects.count() == 0  # a page view writes nothing
+
+
+def test_preflight_and_answers_carry_cors_headers_for_allowed_origin(client, connection):
+    response = client.options(api(connection, "session"), headers={"Origin": ORIGIN})
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Authorization" in response["Access-Control-Allow-Headers"]
+
+
+def test_page_of_another_site_is_refused_without_a_write(client, connection, online_agent):
+    response = client.post(
+        api(connection, "session"),
+        {},
+        content_type="application/json",
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "origin_not_allowed"
+    assert "Access-Control-Allow-Origin" not in response
+    token = start(client, connection)["token"]
+    refused = post(client, connection, token, origin="https://evil.example", text="hi", **FORM)
+    assert refused.status_code == 403
+    assert Message.objects.count() == 0
+
+
+def test_unknown_key_is_404(client, connection):
+    response = client.post(
+        "/chat/api/nope/session", {}, content_type="application/json", headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_widget"
+
+
+def test_first_message_opens_a_ticket_with_the_prechat_details(client, connection, online_agent):
+    token = start(client, connection)["token"]
+    response = post(client, connection, token, text="我的订单还没到", **FORM)
+    assert response.status_code == 201, response.content
+    message = Message.objects.get()
+    assert (message.channel, message.direction) == (Channel.WEB_CHAT, Direction.INBOUND)
+    ticket = message.ticket
+    assert ticket.subject == "退货"
+    assert ticket.customer.name == "王芳"
+    kinds = set(ticket.customer.identities.values_list("kind", "verified"))
+    assert kinds == {("web_visitor_id", False), ("email", False)}
+    visitor = WebChatVisitor.objects.get()
+    assert (visitor.customer_id, visitor.contact) == (ticket.customer_id, "wang@example.com")
+    assert response.json()["message"]["text"] == "我的订单还没到"
+
+
+def test_same_client_id_twice_stores_one_message(client, connection, online_agent):
+    token = start(client, connection)["token"]
+    client_id = str(uuid.uuid4())
+    first = post(client, connection, token, client_id=client_id, text="hello", **FORM)
+    again = post(client, connection, token, client_id=client_id, text="hello", **FORM)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["message"]["id"] == again.json()["message"]["id"]
+    assert Message.objects.count() == 1
+
+
+def test_another_visitor_replaying_a_client_id_gets_nothing_of_the_first(client, connection):
+    first = start(client, connection)["token"]
+    second = start(client, connection)["token"]
+    client_id = str(uuid.uuid4())
+    post(client, connection, first, client_id=client_id, text="secret order 123", **FORM)
+    other = post(
+        client,
+        connection,
+        second,
+        client_id=client_id,
+        text="hi",
+        name="Eve",
+        contact="eve@example.com",
+    )
+    assert other.status_code == 201
+    assert other.json()["message"]["text"] == "hi"
+    assert Ticket.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"text": "hi", "name": "A"}, "invalid_prechat", "contact"),
+        ({"text": "hi", "name": "A", "contact": "not a phone"}, "invalid_prechat", "contact"),
+        ({"text": "hi", "contact": "a@example.com"}, "invalid_prechat", "name"),
+        ({"text": "", **FORM}, "empty_message", None),
+        ({"text": "x" * 5001, **FORM}, "message_too_long", None),
+        ({"text": "hi", "client_id": "not-a-uuid", **FORM}, "invalid_client_id", None),
+    ],
+)
+def test_bad_input_is_400_with_an_error_body_and_no_write(client, connection, body, code, field):
+    token = start(client, connection)["token"]
+    response = post(client, connection, token, **body)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+    if field:
+        assert field in error["fields"]
+    assert Message.objects.count() == Ticket.objects.count() == 0
+
+
+def test_malformed_json_is_400(client, connection):
+    token = start(client, connection)["token"]
+    response = client.post(
+        api(connection, "messages"),
+        "{not json",
+        content_type="application/json",
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_json"
+
+
+@pytest.mark.parametrize("token", ["", "forged.token:value", "Bearer"])
+def test_missing_or_forged_token_is_401(client, connection, token):
+    response = post(client, connection, token, text="hi", **FORM)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in {"missing_token", "invalid_token"}
+    assert get_history(client, connection, token).status_code == 401
+    assert Message.objects.count() == 0
+
+
+def test_token_of_another_connection_is_refused(client, connection):
+    other = ChannelConnection.objects.create(
+        channel=Channel.WEB_CHAT, name="other", settings={"allowed_origins": [ORIGIN]}
+    )
+    token = start(client, other)["token"]
+    assert post(client, connection, token, text="hi", **FORM).status_code == 401
+
+
+def test_history_on_return_shows_replies_but_never_notes(client, connection, personas):
+    data = start(client, connection)
+    token = data["token"]
+    post(client, connection, token, text="where is my parcel?", **FORM)
+    ticket = Ticket.objects.get()
+    reply = services.reply(ticket=ticket, author=personas.agent.user, text="It left today.")
+    deliver_message({"message_id": reply.pk})
+    services.add_note(ticket=ticket, author=personas.agent.user, text="INTERNAL: VIP, be nice")
+    services.reply(ticket=ticket, author=personas.agent.user, text="By email", channel="email")
+
+    again = start(client, connection, token=token)  # a later page load
+    assert again["visitor"]["has_conversation"] is True
+    assert again["prechat"] is True
+    messages = get_history(client, connection, again["token"]).json()["messages"]
+    assert [m["text"] for m in messages] == ["where is my parcel?", "It left today."]
+    agent = messages[1]
+    assert agent["from"] == "agent"
+    assert agent["author"]["name"] == personas.agent.display_name
+    assert agent["author"]["initials"]
+    assert "INTERNAL" not in str(messages)
+    newer = get_history(client, connection, token, after=messages[0]["id"]).json()["messages"]
+    assert [m["text"] for m in newer] == ["It left today."]
+
+
+def test_another_visitor_cannot_read_the_conversation(client, connection):
+    first = start(client, connection)["token"]
+    post(client, connection, first, text="my address is 1 Main St", **FORM)
+    second = start(client, connection)["token"]
+    assert get_history(client, connection, second).json()["messages"] == []
+
+
+def test_typing_someone_elses_email_never_joins_their_ticket(client, connection, personas):
+    victim = CustomerFactory(name="Victim")
+    IdentityFactory(customer=victim, kind="email", value="victim@example.com")
+    their = services.thread_inbound_message(
+        channel="whatsapp",
+        external_id="wamid.1",
+        identities=[IdentityClaim("email", "victim@example.com")],
+        text="private order details",
+    )
+    token = start(client, connection)["token"]
+    response = post(client, connection, token, text="hi", name="Eve", contact="victim@example.com")
+    assert response.status_code == 201
+    mine = Message.objects.get(channel=Channel.WEB_CHAT)
+    assert mine.ticket_id != their.ticket.pk
+    assert mine.ticket.customer_id != victim.pk
+    assert not mine.ticket.customer.identities.filter(kind="email").exists()
+    assert MergeSuggestion.objects.filter(evidence=["web_chat_contact"]).exists()
+    assert "private" not in str(get_history(client, connection, token).json())
+
+
+def test_verified_member_becomes_a_verified_app_user_identity(client, connection):
+    data = start(client, connection, user_id="member-42", user_hash=user_hash(SECRET, "member-42"))
+    assert data["visitor"]["verified"] is True and data["prechat"] is False
+    response = post(client, connection, data["token"], text="hello from a member")
+    assert response.status_code == 201, response.content
+    identity = Identity.objects.get(kind="app_user_id")
+    assert (identity.value, identity.verified) == ("member-42", True)
+    # The same member on another device sees the same conversation.
+    other = start(client, connection, user_id="member-42", user_hash=user_hash(SECRET, "member-42"))
+    assert other["token"] != data["token"]
+    texts = [m["text"] for m in get_history(client, connection, other["token"]).json()["messages"]]
+    assert texts == ["hello from a member"]
+
+
+def test_forged_user_hash_is_refused(client, connection):
+    response = client.post(
+        api(connection, "session"),
+        {"user_id": "member-42", "user_hash": user_hash("wrong secret", "member-42")},
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_forged"
+    assert not Identity.objects.exists()
+
+
+def test_members_token_is_not_reused_anonymously(client, connection):
+    member = start(client, connection, user_id="m-1", user_hash=user_hash(SECRET, "m-1"))
+    post(client, connection, member["token"], text="member secret")
+    anonymous = start(client, connection, token=member["token"])  # after logging out
+    assert anonymous["visitor"]["verified"] is False
+    assert anonymous["visitor"]["has_conversation"] is False
+    assert get_history(client, connection, anonymous["token"]).json()["messages"] == []
+
+
+def test_posting_is_rate_limited(client, connection, settings):
+    settings.WEB_CHAT_MESSAGES_PER_MINUTE = 3
+    token = start(client, connection)["token"]
+    codes = [post(client, connection, token, text=f"m{i}", **FORM).status_code for i in range(5)]
+    assert codes == [201, 201, 201, 429, 429]
+    assert Message.objects.count() == 3
+
+
+def test_attachment_is_stored_and_downloadable_by_its_visitor_only(client, connection):
+    token = start(client, connection)["token"]
+    response = client.post(
+        api(connection, "messages"),
+        {
+            "client_id": str(uuid.uuid4()),
+            "text": "",
+            **FORM,
+            "files": [SimpleUploadedFile("photo.png", PNG, content_type="image/png")],
+        },
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.content
+    attachment = response.json()["message"]["attachments"][0]
+    assert attachment["content_type"] == "image/png"
+    url = api(connection, f"attachments/{attachment['id']}")
+    mine = client.get(url, headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"})
+    assert mine.status_code == 200 and b"".join(mine.streaming_content) == PNG
+    stranger = start(client, connection)["token"]
+    theirs = client.get(url, headers={"Origin": ORIGIN, "Authorization": f"Bearer {stranger}"})
+    assert theirs.status_code == 404
+
+
+def test_attachment_of_a_refused_type_is_400(client, connection):
+    token = start(client, connection)["token"]
+    response = client.post(
+        api(connection, "messages"),
+        {
+            "client_id": str(uuid.uuid4()),
+            **FORM,
+            "files": [SimpleUploadedFile("x.exe", b"MZ\x90\x00\x03\x00\xff\xfe", "application/x")],
+        },
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unsupported_attachment_type"
+
+
+def test_offline_when_no_agent_is_online_and_the_form_still_opens_a_ticket(client, connection):
+    data = start(client, connection)
+    assert (data["online"], data["offline_reason"]) == (False, "no_agent")
+    response = client.post(
+        api(connection, "offline"),
+        {"client_id": str(uuid.uuid4()), "text": "Call me back please", **FORM},
+        content_type="application/json",
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {data['token']}"},
+    )
+    assert response.status_code == 201, response.content
+    ticket = Ticket.objects.get()
+    assert "web-chat-offline" in set(ticket.tags.values_list("name", flat=True))
+    assert ticket.messages.get().body_text == "Call me back please"
+
+
+def test_offline_form_needs_a_contact_and_a_message(client, connection):
+    token = start(client, connection)["token"]
+    response = client.post(
+        api(connection, "offline"),
+        {"client_id": str(uuid.uuid4()), "text": "", "name": "A"},
+        content_type="application/json",
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert "contact" in response.json()["error"]["fields"]
+    assert Ticket.objects.count() == 0
+
+
+def test_outside_business_hours_is_offline(client, connection, online_agent, monkeypatch):
+    connection.settings["hours"] = {"timezone": "Asia/Shanghai", "mon": "09:00-18:00"}
+    connection.save()
+    monday_night = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+    monkeypatch.setattr("channels_hub.webchat_views.timezone.now", lambda: monday_night)
+    data = start(client, connection)
+    assert (data["online"], data["offline_reason"]) == (False, "outside_hours")
+
+
+def test_business_hours_spans():
+    hours = {"timezone": "Asia/Shanghai", "mon": "09:00-12:00, 13:00-18:00", "sun": ""}
+    at = lambda h: datetime(2026, 11, 30, h - 8, 30, tzinfo=UTC)  # noqa: E731 - Monday, local h:30
+    assert within_hours(hours, now=at(10))
+    assert not within_hours(hours, now=at(12))
+    assert within_hours(hours, now=at(17))
+    assert not within_hours(hours, now=datetime(2026, 12, 6, 3, 0, tzinfo=UTC))  # Sunday
+
+
+def test_reply_to_a_customer_without_chat_fails_with_the_reason(personas):
+    result = services.thread_inbound_message(
+        channel="api",
+        external_id="a-1",
+        identities=[IdentityClaim("phone", "+8613800138000")],
+        text="hi",
+    )
+    reply = services.reply(
+        ticket=result.ticket, author=personas.agent.user, text="hello", channel="web_chat"
+    )
+    deliver_message({"message_id": reply.pk})
+    reply.refresh_from_db()
+    assert reply.delivery_status == DeliveryStatus.FAILED
+    assert "web chat" in reply.failure_reason
+
+
+def test_webhook_url_of_a_web_chat_connection_is_refused(client, connection):
+    response = client.post(f"/hooks/web_chat/{connection.webhook_key}/", b"{}", "application/json")
+    assert response.status_code == 404
