@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.translation import gettext
 
 from channels_hub.delivery import deliver_message
 from channels_hub.models import ChannelConnection, WebChatVisitor
@@ -428,7 +429,7 @@ def test_reply_to_a_customer_without_chat_fails_with_the_reason(personas):
     deliver_message({"message_id": reply.pk})
     reply.refresh_from_db()
     assert reply.delivery_status == DeliveryStatus.FAILED
-    assert "web chat" in reply.failure_reason
+    assert reply.failure_reason == gettext("The customer has no web chat conversation to reply to.")
 
 
 def test_webhook_url_of_a_web_chat_connection_is_refused(client, connection):
