@@ -18,10 +18,10 @@ from channels_hub.webchat_access import (
     new_visitor_id,
 )
 from omniservice.asgi import application
-from tickets import services
-from tickets.models import Channel, DeliveryStatus, Message, Ticket
 from tests.channels_hub.test_console_consumer import connect as connect_console
 from tests.channels_hub.test_console_consumer import receive_until
+from tickets import services
+from tickets.models import Channel, DeliveryStatus, Message, Ticket
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
