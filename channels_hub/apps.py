@@ -7,4 +7,7 @@ class ChannelsHubConfig(AppConfig):
     verbose_name = _("Channels")
 
     def ready(self) -> None:
-        from channels_hub import delivery  # noqa: F401 - registers the outbox handler
+        from channels_hub import (
+            delivery,  # noqa: F401 - registers the outbox handler
+            webchat,  # noqa: F401 - follows customer merges
+        )

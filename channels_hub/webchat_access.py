@@ -203,6 +203,15 @@ def check_client_id(value: Any) -> str:
 # --- rate limits ------------------------------------------------------------------------
 
 
+def client_address(meta: dict[str, Any]) -> str:
+    """The visitor's address: behind the proxy (``BEHIND_TLS_PROXY``), the one the proxy
+    appended last to X-Forwarded-For (a client can only forge the entries before it)."""
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        return forwarded.split(",")[-1].strip()
+    return str(meta.get("REMOTE_ADDR", ""))
+
+
 def check_rate(token: VisitorToken, *, ip: str) -> None:
     """Fixed one-minute windows per visitor and per address; 429 past the limit."""
     limit = settings.WEB_CHAT_MESSAGES_PER_MINUTE

@@ -35,6 +35,7 @@ from channels_hub.webchat_access import (
     bearer_token,
     check_client_id,
     check_rate,
+    client_address,
     issue_token,
     origin_allowed,
     read_token,
@@ -240,7 +241,7 @@ def _post(
             code="empty_message",
             fields={"text": [_("Write your message.")]},
         )
-    check_rate(token, ip=request.META.get("REMOTE_ADDR", ""))
+    check_rate(token, ip=client_address(request.META))
     return webchat.post_visitor_message(
         connection=connection,
         token=token,

@@ -435,3 +435,37 @@ def test_reply_to_a_customer_without_chat_fails_with_the_reason(personas):
 def test_webhook_url_of_a_web_chat_connection_is_refused(client, connection):
     response = client.post(f"/hooks/web_chat/{connection.webhook_key}/", b"{}", "application/json")
     assert response.status_code == 404
+
+
+def test_a_merge_by_a_human_moves_the_chat_to_the_surviving_customer(client, connection, personas):
+    from customers.services import merge_customers
+
+    token = start(client, connection)["token"]
+    post(client, connection, token, text="hi", **FORM)
+    visitor = WebChatVisitor.objects.get()
+    target = CustomerFactory(name="Wang Fang")
+    merge_customers(source_id=visitor.customer_id, target_id=target.pk, actor="t", reason="same")
+    visitor.refresh_from_db()
+    assert visitor.customer_id == target.pk
+    assert [m["text"] for m in get_history(client, connection, token).json()["messages"]] == ["hi"]
+
+
+def test_create_web_chat_command_prints_the_tag(db, capsys):
+    from django.core.management import call_command
+
+    call_command("create_web_chat", "Shop", "--origin", ORIGIN, "--base-url", "https://help.test")
+    out = capsys.readouterr().out
+    connection = ChannelConnection.objects.get(name="Shop")
+    assert connection.settings["allowed_origins"] == [ORIGIN]
+    secret = connection.secrets["identity_secret"]
+    assert secret in out
+    assert f'src="https://help.test/chat/widget.js" data-key="{connection.webhook_key}"' in out
+
+
+def test_rate_limit_per_address_uses_the_proxys_last_hop_only_behind_the_proxy(settings):
+    from channels_hub.webchat_access import client_address
+
+    meta = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
+    assert client_address(meta) == "10.0.0.2"
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client_address(meta) == "203.0.113.9"
