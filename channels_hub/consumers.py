@@ -14,8 +14,9 @@ server -> client
 client -> server
   {"type": "view", "ticket_id"}          start viewing a ticket (checked against can_see)
   {"type": "unview", "ticket_id"}
-  {"type": "typing", "ticket_id", "replying": bool, "note": bool}   a reply (not a
-                                         note) also shows as typing in the web chat
+  {"type": "typing", "ticket_id", "replying": bool, "note": bool, "channel"}
+                                         a reply (not a note) via web_chat also shows
+                                         as typing in the customer's web chat
   {"type": "presence", "state": "online" | "away"}
   {"type": "ping"}
 
@@ -37,7 +38,7 @@ from django.core.cache import cache
 from channels_hub.webchat import agent_typing_event, agent_typing_groups
 from omniservice.org.models import Presence
 from omniservice.org.services import set_presence
-from tickets.models import Ticket
+from tickets.models import Channel, Ticket
 from tickets.visibility import can_see, console_groups_for, profile_of
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,12 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "typing":
             await self._typing(content.get("ticket_id"), bool(content.get("replying")))
             await self._relay_to_customer(
-                content.get("ticket_id"), bool(content.get("replying") and not content.get("note"))
+                content.get("ticket_id"),
+                bool(
+                    content.get("replying")
+                    and not content.get("note")
+                    and content.get("channel") == Channel.WEB_CHAT
+                ),
             )
         elif kind == "presence":
             state = content.get("state")

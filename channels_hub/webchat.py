@@ -354,12 +354,11 @@ def mark_read(visitor: WebChatVisitor | None, *, up_to: int) -> int:
 
 
 def agent_typing_groups(ticket_id: int) -> list[str]:
-    """The widget groups that see an agent writing a reply on this ticket: those of the
-    customer's visitors, when the customer last wrote through web chat."""
-    ticket = Ticket.objects.filter(pk=ticket_id).values("customer_id", "last_channel").first()
-    if ticket is None or ticket["last_channel"] != Channel.WEB_CHAT:
+    """The widget groups that see an agent writing a web chat reply on this ticket."""
+    customer_id = Ticket.objects.filter(pk=ticket_id).values_list("customer_id", flat=True).first()
+    if customer_id is None:
         return []
-    return [visitor_group(v) for v in visitor_ids_of_customer(ticket["customer_id"])]
+    return [visitor_group(v) for v in visitor_ids_of_customer(customer_id)]
 
 
 def agent_typing_event(*, name: str, typing: bool) -> dict[str, Any]:

@@ -245,7 +245,7 @@
       if (away) send({ type: "presence", state: "away" });
       if (onTicket) {
         send({ type: "view", ticket_id: config.ticket });
-        if (replying) send({ type: "typing", ticket_id: config.ticket, replying: true, note: writingNote });
+        if (replying) send({ type: "typing", ticket_id: config.ticket, replying: true, note: writingNote, channel: replyChannel });
       }
       refreshAll();  // whatever happened while we were not connected
       return;
@@ -351,20 +351,25 @@
     if (button) button.textContent = button.getAttribute("data-label-" + mode) || button.textContent;
   }
   var writingNote = false;
+  var replyChannel = "";
   function syncTyping() {
     if (!replyText) return;
     var now = replyText.value.trim() !== "";
     var checked = replyForm && replyForm.querySelector('input[name="mode"]:checked');
     var note = !!(checked && checked.value === "note");  // a note never shows in a web chat
-    if (now !== replying || note !== writingNote) {
+    var picker = byId("reply-channel");
+    var channel = picker ? picker.value : "";
+    if (now !== replying || note !== writingNote || channel !== replyChannel) {
       replying = now;
       writingNote = note;
-      send({ type: "typing", ticket_id: config.ticket, replying: now, note: note });
+      replyChannel = channel;
+      send({ type: "typing", ticket_id: config.ticket, replying: now, note: note, channel: channel });
     }
   }
   if (replyForm) {
     replyForm.addEventListener("change", function (event) {
-      if (event.target.name === "mode") { syncMode(); syncTyping(); }
+      if (event.target.name === "mode") syncMode();
+      if (event.target.name === "mode" || event.target.name === "channel") syncTyping();
     });
     replyText.addEventListener("input", syncTyping);
     replyText.addEventListener("keydown", function (event) {

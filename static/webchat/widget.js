@@ -273,13 +273,9 @@
     }
     function attempt() {
       return call("POST", "messages", payload).then(function (data) {
-        if (bubble) {
-          bubble.classList.remove("pending", "failed");
-          setMeta(bubble, "");
-          if (data.message && data.message.id) {
-            state.shown[data.message.id] = bubble;
-            state.lastId = Math.max(state.lastId, data.message.id);
-          }
+        if (bubble && data.message && data.message.id) {
+          if (!state.shown[data.message.id]) state.shown[data.message.id] = renderMessage(data.message, bubble);
+          else if (bubble.parentNode) bubble.parentNode.removeChild(bubble);  // a fetch showed it
         }
         delete state.pending[clientId];
         return data;
@@ -309,8 +305,8 @@
         state.lastId = Math.max(state.lastId, message.id);
         if (state.shown[message.id]) return;
         var pending = message.client_id && state.pending[message.client_id];
-        if (pending) { state.shown[message.id] = pending; return; }
-        state.shown[message.id] = renderMessage(message);
+        if (pending) delete state.pending[message.client_id];
+        state.shown[message.id] = renderMessage(message, pending);
         if (message.from === "agent") {
           state.lastAgentId = Math.max(state.lastAgentId, message.id);
           typingLine.textContent = "";
@@ -323,7 +319,7 @@
     });
   }
 
-  function renderMessage(message) {
+  function renderMessage(message, replacing) {
     var mine = message.from === "visitor";
     var item = el("li", { "class": "msg " + (mine ? "visitor" : "agent") });
     if (!mine && message.author) {
@@ -337,7 +333,8 @@
       item.appendChild(link);
     });
     item.appendChild(el("span", { "class": "meta" }));
-    list.appendChild(item);
+    if (replacing && replacing.parentNode) replacing.parentNode.replaceChild(item, replacing);
+    else list.appendChild(item);
     list.scrollTop = list.scrollHeight;
     return item;
   }

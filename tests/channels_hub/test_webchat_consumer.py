@@ -160,13 +160,17 @@ async def test_typing_goes_both_ways(personas):
     event = await receive_until(console, "customer.typing")
     assert event == {"type": "customer.typing", "ticket_id": inbound.ticket_id, "typing": True}
 
-    # the agent writes a note: the customer sees nothing; a reply: "<agent> is typing"
+    # a note, or a reply by email: the customer sees nothing; a web chat reply: "<agent> is
+    # typing"
     await console.send_json_to(
         {"type": "typing", "ticket_id": inbound.ticket_id, "replying": True, "note": True}
     )
+    await console.send_json_to(
+        {"type": "typing", "ticket_id": inbound.ticket_id, "replying": True, "channel": "email"}
+    )
     assert await customer.receive_nothing(timeout=0.3)
     await console.send_json_to(
-        {"type": "typing", "ticket_id": inbound.ticket_id, "replying": True, "note": False}
+        {"type": "typing", "ticket_id": inbound.ticket_id, "replying": True, "channel": "web_chat"}
     )
     event = await customer.receive_json_from(timeout=2)
     assert event["type"] == "typing" and event["typing"] is True

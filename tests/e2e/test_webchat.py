@@ -11,9 +11,11 @@ from playwright.sync_api import expect
 
 from channels_hub.delivery import deliver_message
 from channels_hub.models import ChannelConnection
-from tickets.models import Channel, DeliveryStatus, Message, Ticket
+from tickets.models import Attachment, Channel, DeliveryStatus, Message, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 LIVE = "#live-status[data-state=live]"
 
@@ -129,6 +131,16 @@ def test_visitor_chats_and_the_agents_reply_appears_live(
         expect(answer.locator(".author")).to_have_text("李娜")
         expect(answer.locator(".avatar")).to_have_text("李")
         expect(shop.locator(".typing")).to_have_text("")
+        shop.set_input_files(
+            ".composer input[type=file]",
+            files=[{"name": "小票.png", "mimeType": "image/png", "buffer": PNG}],
+        )
+        sent_file = shop.locator(".msg.visitor:not(.pending) .file", has_text="小票.png")
+        expect(sent_file).to_be_visible(timeout=3000)
+        assert Attachment.objects.get().message.ticket_id == number
+        with shop.expect_download() as download:
+            sent_file.click()
+        assert download.value.suggested_filename == "小票.png"
         screenshot(shop, "web-chat")
         assert shop.evaluate("document.documentElement.scrollWidth") <= 360
 
