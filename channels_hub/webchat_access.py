@@ -36,7 +36,9 @@ from tickets.models import Channel
 logger = logging.getLogger(__name__)
 
 VISITOR_SIGNING_SALT = "channels_hub.webchat.visitor"
+SOCKET_SIGNING_SALT = "channels_hub.webchat.socket"
 TOKEN_MAX_AGE = 365 * 24 * 3600
+SOCKET_TOKEN_MAX_AGE = 120
 RATE_WINDOW_SECONDS = 60
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -110,13 +112,32 @@ def issue_token(token: VisitorToken) -> str:
     )
 
 
-def read_token(connection: ChannelConnection, raw: str | None) -> VisitorToken:
+def issue_socket_token(token: VisitorToken) -> str:
+    """A two-minute token for opening the websocket: a URL (the only place a browser can
+    put it) may end up in a proxy's log, so the visitor's own token never goes there."""
+    return signing.dumps(
+        {"v": token.visitor_id, "c": token.connection_id, "u": token.user_id},
+        salt=SOCKET_SIGNING_SALT,
+    )
+
+
+def read_socket_token(connection: ChannelConnection, raw: str | None) -> VisitorToken:
+    return read_token(connection, raw, salt=SOCKET_SIGNING_SALT, max_age=SOCKET_TOKEN_MAX_AGE)
+
+
+def read_token(
+    connection: ChannelConnection,
+    raw: str | None,
+    *,
+    salt: str = VISITOR_SIGNING_SALT,
+    max_age: int = TOKEN_MAX_AGE,
+) -> VisitorToken:
     """The visitor a token names; 401 when it is missing, forged, expired or another
     connection's."""
     if not raw:
         raise WebChatRefused(_("A visitor token is needed."), code="missing_token", status=401)
     try:
-        data = signing.loads(raw, salt=VISITOR_SIGNING_SALT, max_age=TOKEN_MAX_AGE)
+        data = signing.loads(raw, salt=salt, max_age=max_age)
     except signing.BadSignature as exc:
         raise WebChatRefused(
             _("The visitor token is not valid."), code="invalid_token", status=401

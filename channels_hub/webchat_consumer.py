@@ -1,7 +1,8 @@
-"""The customer's websocket: ``/ws/chat/?key=<widget key>&token=<visitor token>``.
+"""The customer's websocket: ``/ws/chat/?key=<widget key>&token=<socket token>``.
 
-No session, no cookie: the socket is accepted only with a valid visitor token of that
-connection and from an allow-listed origin, and joins ONE group, ``webchat.<visitor
+No session, no cookie: the socket is accepted only with a valid socket token of that
+connection (two minutes old at most, from the session endpoint: the URL may be logged)
+and from an allow-listed origin, and joins ONE group, ``webchat.<visitor
 id>``, which only ever carries this customer's web chat events.
 
 server -> client
@@ -31,7 +32,7 @@ from channels_hub.webchat_access import (
     WebChatRefused,
     availability,
     origin_allowed,
-    read_token,
+    read_socket_token,
     widget_connection,
 )
 
@@ -120,7 +121,7 @@ class WebChatConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("web chat socket: origin %r refused", origin)
             return 4403
         try:
-            token = read_token(connection, (query.get("token") or [""])[0])
+            token = read_socket_token(connection, (query.get("token") or [""])[0])
         except WebChatRefused:
             return 4401
         return token, availability(connection, now=timezone.now()).online

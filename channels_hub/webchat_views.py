@@ -1,7 +1,8 @@
 """HTTP edge of the web chat widget: the script, and the JSON API it calls from any site.
 
 ``/chat/widget.js`` and ``/chat/widget.css`` are the widget. Under ``/chat/api/<key>/``:
-``session`` (POST: a visitor token, the texts in the visitor's language, online or not),
+``session`` (POST: a visitor token and a two-minute token for the websocket, the texts
+in the visitor's language, online or not),
 ``messages`` (GET the conversation, ``?after=<id>`` for what is new; POST a message, JSON
 or multipart with ``files``), ``offline`` (POST the leave-a-message form) and
 ``attachments/<id>`` (GET a file of the conversation). The token travels as
@@ -36,6 +37,7 @@ from channels_hub.webchat_access import (
     check_client_id,
     check_rate,
     client_address,
+    issue_socket_token,
     issue_token,
     origin_allowed,
     read_token,
@@ -163,6 +165,7 @@ def session(request: HttpRequest, connection: ChannelConnection) -> HttpResponse
     return JsonResponse(
         {
             "token": issue_token(token),
+            "socket_token": issue_socket_token(token),
             "visitor": {
                 "verified": bool(token.user_id),
                 "has_conversation": webchat.visible_messages(visitor).exists(),

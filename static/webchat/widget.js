@@ -356,7 +356,25 @@
 
   function connect() {
     if (state.socket) return;
-    var url = origin.replace(/^http/, "ws") + "/ws/chat/?key=" + encodeURIComponent(key) + "&token=" + encodeURIComponent(state.token);
+    state.socket = "opening";
+    // A fresh two-minute socket token (the URL may be logged; the visitor token never is).
+    call("POST", "session", sessionBody()).then(function (data) {
+      state.token = data.token;
+      openSocket(data.socket_token);
+    }, function () {
+      state.socket = null;
+      retryLater();
+    });
+  }
+
+  function retryLater() {
+    var delay = Math.min(30000, 1000 * Math.pow(2, state.attempts)) * (0.6 + Math.random() * 0.4);
+    state.attempts = Math.min(state.attempts + 1, 6);
+    setTimeout(connect, delay);
+  }
+
+  function openSocket(socketToken) {
+    var url = origin.replace(/^http/, "ws") + "/ws/chat/?key=" + encodeURIComponent(key) + "&token=" + encodeURIComponent(socketToken);
     var socket = new WebSocket(url);
     state.socket = socket;
     socket.onopen = function () { state.attempts = 0; };
@@ -375,10 +393,8 @@
     };
     socket.onclose = function (event) {
       state.socket = null;
-      if (event.code === 4401 || event.code === 4403 || event.code === 4404) return;
-      var delay = Math.min(30000, 1000 * Math.pow(2, state.attempts)) * (0.6 + Math.random() * 0.4);
-      state.attempts = Math.min(state.attempts + 1, 6);
-      setTimeout(connect, delay);
+      if (event.code === 4403 || event.code === 4404) return;
+      retryLater();  // 4401 too: the next attempt gets a fresh socket token
     };
   }
 
@@ -411,10 +427,14 @@
 
   // --- start ------------------------------------------------------------------------------
 
-  function start() {
-    var body = { token: stored() };
+  function sessionBody() {
+    var body = { token: state.token || stored() };
     if (userId) { body.user_id = userId; body.user_hash = userHash; }
-    call("POST", "session", body).then(function (data) {
+    return body;
+  }
+
+  function start() {
+    call("POST", "session", sessionBody()).then(function (data) {
       state.token = data.token;
       store(data.token);
       state.texts = data.texts || {};

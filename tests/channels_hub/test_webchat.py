@@ -469,3 +469,61 @@ def test_rate_limit_per_address_uses_the_proxys_last_hop_only_behind_the_proxy(s
     assert client_address(meta) == "10.0.0.2"
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert client_address(meta) == "203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"user_id": "m-1"}, 400, "invalid_identity"),
+        ({"user_id": 42, "user_hash": "ab"}, 400, "invalid_identity"),
+        ({"user_id": "has space", "user_hash": "ab"}, 400, "invalid_identity"),
+    ],
+)
+def test_session_with_a_malformed_identity_is_refused(client, connection, body, status, code):
+    response = client.post(
+        api(connection, "session"),
+        body,
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_verified_identity_without_a_secret_on_the_connection_is_refused(client, connection):
+    connection.set_secrets({})
+    connection.save()
+    response = client.post(
+        api(connection, "session"),
+        {"user_id": "m-1", "user_hash": user_hash("", "m-1")},
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_not_configured"
+
+
+def test_history_with_a_bad_after_is_400(client, connection):
+    token = start(client, connection)["token"]
+    response = client.get(
+        api(connection, "messages"),
+        {"after": "abc"},
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_after"
+
+
+def test_history_costs_a_bounded_number_of_queries(
+    client, connection, personas, django_assert_max_num_queries
+):
+    token = start(client, connection)["token"]
+    for i in range(3):
+        post(client, connection, token, text=f"question {i}", **FORM)
+    ticket = Ticket.objects.get()
+    for i in range(5):
+        reply = services.reply(ticket=ticket, author=personas.agent.user, text=f"answer {i}")
+        deliver_message({"message_id": reply.pk})
+    with django_assert_max_num_queries(4):
+        response = get_history(client, connection, token)
+    assert len(response.json()["messages"]) == 8

@@ -14,6 +14,7 @@ from channels_hub.models import ChannelConnection
 from channels_hub.webchat import post_visitor_message
 from channels_hub.webchat_access import (
     VisitorToken,
+    issue_socket_token,
     issue_token,
     new_visitor_id,
 )
@@ -90,9 +91,24 @@ async def test_socket_with_a_forged_token_is_refused():
     assert (connected, code) == (False, 4401)
 
 
-async def test_socket_from_a_foreign_origin_is_refused():
+async def test_socket_with_the_long_lived_visitor_token_is_refused():
     connection = await make_connection()
     token = issue_token(VisitorToken(new_visitor_id(), connection.pk))
+    _communicator, connected, code = await open_socket(connection, token)
+    assert (connected, code) == (False, 4401)
+
+
+async def test_socket_with_an_expired_socket_token_is_refused(monkeypatch):
+    connection = await make_connection()
+    token = issue_socket_token(VisitorToken(new_visitor_id(), connection.pk))
+    monkeypatch.setattr("channels_hub.webchat_access.SOCKET_TOKEN_MAX_AGE", -1)
+    _communicator, connected, code = await open_socket(connection, token)
+    assert (connected, code) == (False, 4401)
+
+
+async def test_socket_from_a_foreign_origin_is_refused():
+    connection = await make_connection()
+    token = issue_socket_token(VisitorToken(new_visitor_id(), connection.pk))
     _communicator, connected, code = await open_socket(connection, token, b"https://evil.example")
     assert (connected, code) == (False, 4403)
 
@@ -101,7 +117,7 @@ async def test_customer_receives_the_agents_reply_live_but_never_a_note(personas
     connection = await make_connection()
     token = VisitorToken(new_visitor_id(), connection.pk)
     inbound = await visitor_writes(connection, token)
-    communicator, connected, _code = await open_socket(connection, issue_token(token))
+    communicator, connected, _code = await open_socket(connection, issue_socket_token(token))
     assert connected
     assert (await communicator.receive_json_from())["type"] == "hello"
 
@@ -130,7 +146,7 @@ async def test_another_visitor_hears_nothing_of_the_conversation(personas):
     inbound = await visitor_writes(connection, token)
     stranger = VisitorToken(new_visitor_id(), connection.pk)
     await visitor_writes(connection, stranger, "my own question")
-    communicator, connected, _code = await open_socket(connection, issue_token(stranger))
+    communicator, connected, _code = await open_socket(connection, issue_socket_token(stranger))
     assert connected
     await communicator.receive_json_from()  # hello
     await agent_replies(inbound.ticket_id, personas.agent.user, "private answer")
@@ -145,7 +161,7 @@ async def test_typing_goes_both_ways(personas):
     await database_sync_to_async(Ticket.objects.filter(pk=inbound.ticket_id).update)(
         team=personas.team_a
     )
-    customer, connected, _code = await open_socket(connection, issue_token(token))
+    customer, connected, _code = await open_socket(connection, issue_socket_token(token))
     assert connected
     await customer.receive_json_from()  # hello
     console, connected, _code = await connect_console(personas.agent.user)
