@@ -150,6 +150,7 @@
       el("p", { "class": "error", role: "alert" }),
       el("button", { type: "submit", "class": "primary", text: t("start") })
     ]);
+    form.addEventListener("input", function () { form.querySelector(".error").textContent = ""; });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var data = formData(form);
@@ -175,6 +176,7 @@
       el("p", { "class": "error", role: "alert" }),
       el("button", { type: "submit", "class": "primary", text: t("leave_message") })
     ]);
+    form.addEventListener("input", function () { form.querySelector(".error").textContent = ""; });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var data = formData(form);

@@ -20,14 +20,15 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 LIVE = "#live-status[data-state=live]"
 
 
-def shop_html(server_url: str, key: str) -> bytes:
+def shop_html(server_url: str, key: str, lang: str = "") -> bytes:
     return (
         "<!doctype html><html lang='zh'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<title>小店</title><style>body{font-family:sans-serif;margin:0;padding:16px}"
         "h1{font-size:20px}</style></head><body><h1>欢迎光临小店</h1>"
         "<p>新品上架，全场包邮。</p>"
-        f"<script src='{server_url}/chat/widget.js' data-key='{key}' async></script>"
+        f"<script src='{server_url}/chat/widget.js' data-key='{key}' data-lang='{lang}' async>"
+        "</script>"
         "</body></html>"
     ).encode()
 
@@ -151,5 +152,36 @@ def test_visitor_chats_and_the_agents_reply_appears_live(
         expect(shop.locator(".msg.visitor", has_text="什么时候发货")).to_be_visible()
         assert shop.locator(".prechat").count() == 0
         assert shop.external_requests == []
+    finally:
+        context.close()
+
+
+def test_offline_visitor_leaves_a_message_in_english(browser, asgi_server, shop_site, screenshot):
+    connection = ChannelConnection.objects.create(
+        channel=Channel.WEB_CHAT,
+        name="Shop",
+        settings={"allowed_origins": [shop_site.url], "title": "Shop help"},
+    )  # no agent is online
+    shop_site.page = shop_html(asgi_server.url, connection.webhook_key, lang="en")
+    context, shop = phone(browser)
+    try:
+        shop.goto(f"{shop_site.url}/")
+        shop.click(".launcher")
+        expect(shop.locator(".offline h3")).to_have_text("We are away right now")
+        expect(shop.locator(".status")).to_have_text("No one can answer right now.")
+        shop.fill("#f-name", "Ann Lee")
+        shop.fill("#f-text", "Please call me about my order.")
+        shop.click(".offline .primary")
+        expect(shop.locator(".offline .error")).to_contain_text("phone number or an email")
+        shop.fill("#f-contact", "ann@example.com")
+        screenshot(shop, "web-chat-offline")
+        shop.click(".offline .primary")
+        expect(shop.locator(".banner")).to_have_text(
+            "Thank you, we have your message and will answer soon.", timeout=3000
+        )
+        expect(shop.locator(".msg.visitor", has_text="Please call me")).to_be_visible()
+        ticket = Ticket.objects.get()
+        assert "web-chat-offline" in set(ticket.tags.values_list("name", flat=True))
+        assert ticket.customer.identities.filter(kind="email", value="ann@example.com").exists()
     finally:
         context.close()
