@@ -7,7 +7,6 @@ class ChannelsHubConfig(AppConfig):
     verbose_name = _("Channels")
 
     def ready(self) -> None:
-        from channels_hub import (
-            delivery,  # noqa: F401 - registers the outbox handler
-            webchat,  # noqa: F401 - follows customer merges
-        )
+        # Register the outbox handlers: message delivery, partner webhooks of automation,
+        # survey delivery; web chat follows customer merges.
+        from channels_hub import automation_webhooks, delivery, outreach, webchat  # noqa: F401

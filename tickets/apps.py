@@ -7,4 +7,15 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        from tickets import services  # noqa: F401 - connects the customer_merged receiver
+        # Imported for their side effects: receivers, Celery tasks and admin registrations.
+        import tickets.automation.admin
+        import tickets.automation.receivers
+        import tickets.routing.admin
+        import tickets.routing.triggers
+        import tickets.services  # the customer_merged receiver
+        import tickets.sla.admin
+        import tickets.sla.clock
+        import tickets.sla.jobs
+        import tickets.sla.receivers
+        import tickets.surveys.admin
+        import tickets.surveys.tasks  # noqa: F401

@@ -84,7 +84,7 @@ def inbox_page(
     user: AbstractBaseUser, filters: InboxFilters, *, before: Cursor | None, size: int = PAGE_SIZE
 ) -> InboxPage:
     """One page of an inbox, newest activity first, starting after ``before``."""
-    queryset = inbox(user, filters).select_related("assignee__staff_profile")
+    queryset = inbox(user, filters).select_related("assignee__staff_profile", "sla_state__policy")
     if before is not None:
         # The first condition alone is an index range; the second breaks ties on id.
         queryset = queryset.filter(updated_at__lte=before.updated_at).filter(

@@ -149,12 +149,13 @@ def test_reply_on_a_channel_without_adapter_fails_naming_the_channel(
 
 class FakeAdapter(Adapter):
     channels = (Channel.WHATSAPP,)
+    needs_connection = False
 
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
         self.sent: list[int] = []
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message, connection: object) -> SendResult:
         if self.error is not None:
             raise self.error
         self.sent.append(message.pk)
