@@ -31,7 +31,8 @@ from channels_hub.models import ChannelConnection
 from customers.identity import CONTROL_CHARS
 from omniservice.errors import DomainError
 from omniservice.org.models import Presence, Role, StaffProfile
-from tickets.models import Channel
+from tickets.models import BusinessCalendar, Channel
+from tickets.sla.policies import calendar_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ SOCKET_SIGNING_SALT = "channels_hub.webchat.socket"
 TOKEN_MAX_AGE = 365 * 24 * 3600
 SOCKET_TOKEN_MAX_AGE = 120
 RATE_WINDOW_SECONDS = 60
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class WebChatRefused(DomainError):
@@ -263,39 +263,28 @@ class Availability:
 def availability(connection: ChannelConnection, *, now: datetime) -> Availability:
     """Open when inside the connection's hours and (unless disabled) an agent is online.
 
-    ``settings["hours"]``: ``{"timezone": "Asia/Shanghai", "mon": "09:00-18:00", ...}``; a
-    day that is missing or empty is closed, no ``hours`` at all means always open.
+    ``settings["calendar"]`` names a business-hours calendar (the SLA calendars, with
+    their holidays); none means always open. ``settings["online_without_agents"]`` keeps
+    the chat open when no agent is online in the console.
     """
-    hours = connection.settings.get("hours")
-    if hours and not within_hours(hours, now=now):
+    name = connection.setting("calendar").strip()
+    if name and not calendar_open(name, now=now):
         return Availability(False, "outside_hours")
-    if connection.settings.get("offline_when_no_agent", True) and not agents_online():
+    if not connection.settings.get("online_without_agents") and not agents_online():
         return Availability(False, "no_agent")
     return Availability(True)
 
 
-def within_hours(hours: Any, *, now: datetime) -> bool:
-    try:
-        zone = zoneinfo.ZoneInfo(str(hours.get("timezone") or settings.TIME_ZONE))
-        local = now.astimezone(zone)
-        spans = str(hours.get(DAYS[local.weekday()]) or "")
-        minute = local.hour * 60 + local.minute
-        for span in filter(None, (s.strip() for s in spans.split(","))):
-            start, end = (_minutes(part) for part in span.split("-", 1))
-            if start <= minute < end:
-                return True
-        return False
-    except (AttributeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
-        logger.warning("web chat: malformed hours %r; treated as open", hours)
+def calendar_open(name: str, *, now: datetime) -> bool:
+    calendar = BusinessCalendar.objects.filter(name=name).first()
+    if calendar is None:
+        logger.warning("web chat: no business-hours calendar named %r; treated as open", name)
         return True
-
-
-def _minutes(text: str) -> int:
-    hour, minute = text.strip().split(":")
-    value = int(hour) * 60 + int(minute)
-    if not 0 <= value <= 24 * 60:
-        raise ValueError(text)
-    return value
+    try:
+        return calendar_schedule(calendar).is_open(now)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        logger.warning("web chat: calendar %r cannot be read; treated as open", name)
+        return True
 
 
 def agents_online() -> bool:

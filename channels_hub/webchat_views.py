@@ -173,7 +173,7 @@ def session(request: HttpRequest, connection: ChannelConnection) -> HttpResponse
             },
             "online": state.online,
             "offline_reason": state.reason,
-            "prechat": not token.user_id and connection.settings.get("prechat", True),
+            "prechat": not token.user_id and not connection.settings.get("no_prechat"),
             "title": connection.setting("title") or _("Customer service"),
             "limits": {
                 "max_attachment_bytes": MAX_ATTACHMENT_BYTES,
@@ -236,7 +236,7 @@ def _post(
     prechat = webchat.clean_prechat(
         data,
         contact_required=offline
-        or (first and not token.user_id and bool(connection.settings.get("prechat", True))),
+        or (first and not token.user_id and not connection.settings.get("no_prechat")),
     )
     if offline and not text.strip():
         raise DomainError(

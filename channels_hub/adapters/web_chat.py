@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     Adapter,
     ChannelLimits,
+    ConnectionField,
     PermanentDeliveryError,
     SendResult,
     WebhookRefused,
@@ -34,9 +36,50 @@ class WebChatAdapter(Adapter):
         attachment_types=SERVABLE_TYPES,
         max_attachment_bytes=MAX_ATTACHMENT_BYTES,
     )
-    # Served by omniservice: replies need no provider account (the connection holds the
-    # widget's settings and identity secret only).
-    needs_connection = False
+    # No provider account, but a connection all the same: the widget's key, the sites
+    # allowed to embed it, its hours and the identity secret, set in the console.
+    needs_connection = True
+    connection_fields = (
+        ConnectionField(
+            "allowed_origins",
+            gettext_lazy("Sites allowed to embed the chat"),
+            help_text=gettext_lazy(
+                "Comma-separated, e.g. https://shop.example.com, https://m.example.com"
+            ),
+        ),
+        ConnectionField("title", gettext_lazy("Chat window title"), required=False),
+        ConnectionField(
+            "calendar",
+            gettext_lazy("Business-hours calendar"),
+            required=False,
+            help_text=gettext_lazy(
+                "The name of a business-hours calendar; outside it visitors leave a message. "
+                "Empty: always open."
+            ),
+        ),
+        ConnectionField(
+            "online_without_agents",
+            gettext_lazy("Stay open when no agent is online"),
+            required=False,
+            kind="bool",
+        ),
+        ConnectionField(
+            "no_prechat",
+            gettext_lazy("Skip the pre-chat form (name, phone or email, topic)"),
+            required=False,
+            kind="bool",
+        ),
+        ConnectionField(
+            "identity_secret",
+            gettext_lazy("Identity secret"),
+            secret=True,
+            required=False,
+            help_text=gettext_lazy(
+                "Your site signs its members' ids with it (HMAC-SHA256) so that they are "
+                "recognised; never put it in a page."
+            ),
+        ),
+    )
 
     def verify(self, request: HttpRequest, connection: ChannelConnection) -> None:
         raise WebhookRefused(

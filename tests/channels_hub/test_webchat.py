@@ -8,17 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils.translation import gettext
 
 from channels_hub.delivery import deliver_message
 from channels_hub.models import ChannelConnection, WebChatVisitor
-from channels_hub.webchat_access import user_hash, within_hours
+from channels_hub.webchat_access import user_hash
 from customers.identity import IdentityClaim
 from customers.models import Identity, MergeSuggestion
 from omniservice.org.models import Presence
 from tests.factories import CustomerFactory, IdentityFactory
+from tests.tickets.test_console_views import client_for
 from tickets import services
-from tickets.models import Channel, DeliveryStatus, Direction, Message, Ticket
+from tickets.models import BusinessCalendar, Channel, DeliveryStatus, Direction, Message, Ticket
 
 ORIGIN = "https://shop.example.com"
 SECRET = "s3cret-identity-key"
@@ -399,24 +401,66 @@ def test_offline_form_needs_a_contact_and_a_message(client, connection):
 
 
 def test_outside_business_hours_is_offline(client, connection, online_agent, monkeypatch):
-    connection.settings["hours"] = {"timezone": "Asia/Shanghai", "mon": "09:00-18:00"}
+    BusinessCalendar.objects.create(
+        name="Chat hours", timezone="Asia/Shanghai", hours={"mon": [["09:00", "18:00"]]}
+    )
+    connection.settings["calendar"] = "Chat hours"
     connection.save()
-    monday_night = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
-    monkeypatch.setattr("channels_hub.webchat_views.timezone.now", lambda: monday_night)
+    monday = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+    monkeypatch.setattr("channels_hub.webchat_views.timezone.now", lambda: monday)
     data = start(client, connection)
     assert (data["online"], data["offline_reason"]) == (False, "outside_hours")
+    morning = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    monkeypatch.setattr("channels_hub.webchat_views.timezone.now", lambda: morning)
+    assert start(client, connection)["online"] is True
 
 
-def test_business_hours_spans():
-    hours = {"timezone": "Asia/Shanghai", "mon": "09:00-12:00, 13:00-18:00", "sun": ""}
-    at = lambda h: datetime(2026, 11, 30, h - 8, 30, tzinfo=UTC)  # noqa: E731 - Monday, local h:30
-    assert within_hours(hours, now=at(10))
-    assert not within_hours(hours, now=at(12))
-    assert within_hours(hours, now=at(17))
-    assert not within_hours(hours, now=datetime(2026, 12, 6, 3, 0, tzinfo=UTC))  # Sunday
+def test_online_without_agents_keeps_the_chat_open(client, connection):
+    assert start(client, connection)["online"] is False
+    connection.settings["online_without_agents"] = True
+    connection.save()
+    assert start(client, connection)["online"] is True
 
 
-def test_reply_to_a_customer_without_chat_fails_with_the_reason(personas):
+def test_skipping_the_prechat_form_needs_no_contact(client, connection):
+    connection.settings["no_prechat"] = True
+    connection.save()
+    data = start(client, connection)
+    assert data["prechat"] is False
+    assert post(client, connection, data["token"], text="just a question").status_code == 201
+
+
+def test_manager_connects_a_web_chat_in_the_console_and_gets_the_tag(personas):
+    client = client_for(personas.manager)
+    response = client.post(
+        reverse("channels:connection-create", args=["web_chat"]),
+        {
+            "name": "Shop chat",
+            "is_active": "on",
+            "allowed_origins": f"{ORIGIN}, https://m.example.com",
+            "identity_secret": SECRET,
+            "online_without_agents": "on",
+        },
+    )
+    assert response.status_code == 302, response.content
+    connection = ChannelConnection.objects.get(channel=Channel.WEB_CHAT)
+    assert connection.secrets == {"identity_secret": SECRET}
+    assert connection.settings["online_without_agents"] is True
+    page = client.get(reverse("channels:connection-edit", args=[connection.pk])).content.decode()
+    assert f"data-key=&quot;{connection.webhook_key}&quot;" in page
+    assert "/chat/widget.js" in page and "/hooks/web_chat/" not in page
+    assert SECRET not in page
+    # and the widget on the second site works with what was saved
+    session = client.post(
+        api(connection, "session"),
+        {"user_id": "m-9", "user_hash": user_hash(SECRET, "m-9")},
+        content_type="application/json",
+        headers={"Origin": "https://m.example.com"},
+    )
+    assert session.status_code == 200 and session.json()["online"] is True
+
+
+def test_reply_to_a_customer_without_chat_fails_with_the_reason(personas, connection):
     result = services.thread_inbound_message(
         channel="api",
         external_id="a-1",

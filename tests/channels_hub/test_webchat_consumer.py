@@ -34,7 +34,7 @@ def make_connection() -> ChannelConnection:
     return ChannelConnection.objects.create(
         channel=Channel.WEB_CHAT,
         name="shop chat",
-        settings={"allowed_origins": [ORIGIN.decode()], "offline_when_no_agent": False},
+        settings={"allowed_origins": [ORIGIN.decode()], "online_without_agents": True},
     )
 
 

@@ -89,7 +89,7 @@ def test_visitor_chats_and_the_agents_reply_appears_live(
         settings={
             "allowed_origins": [shop_site.url],
             "title": "小店在线客服",
-            "offline_when_no_agent": False,
+            "online_without_agents": True,
         },
     )
     shop_site.page = shop_html(asgi_server.url, connection.webhook_key)
