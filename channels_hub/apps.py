@@ -8,5 +8,11 @@ class ChannelsHubConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the outbox handlers: message delivery, partner webhooks of automation,
-        # survey delivery; web chat follows customer merges.
-        from channels_hub import automation_webhooks, delivery, outreach, webchat  # noqa: F401
+        # survey delivery; the IMAP polling tasks of email; web chat follows customer merges.
+        from channels_hub import (  # noqa: F401
+            automation_webhooks,
+            delivery,
+            email_tasks,
+            outreach,
+            webchat,
+        )

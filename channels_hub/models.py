@@ -147,3 +147,16 @@ class WebChatVisitor(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.public_id
+
+
+from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
+
+__all__ = [
+    "AutoKind",
+    "ChannelConnection",
+    "ConnectionHealth",
+    "EarlyReceipt",
+    "EmailMailbox",
+    "EmailRecord",
+    "WebChatVisitor",
+]

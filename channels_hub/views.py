@@ -82,7 +82,7 @@ def _edit(request: HttpRequest, connection: ChannelConnection) -> HttpResponse:
             "form": form,
             "test_form": SendTestForm(),
             "webhook_url": webhook_url_of(request, connection)
-            if connection.pk and connection.channel != Channel.WEB_CHAT
+            if connection.pk and adapter.receives_webhooks
             else "",
             "embed_snippet": embed_snippet_of(request, connection)
             if connection.pk and connection.channel == Channel.WEB_CHAT

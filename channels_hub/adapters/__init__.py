@@ -14,6 +14,7 @@ from channels_hub.adapters.base import (
     WebhookRefused,
 )
 from channels_hub.adapters.builtin import BuiltinAdapter
+from channels_hub.adapters.email import EmailAdapter
 from channels_hub.adapters.messenger import InstagramAdapter, MessengerAdapter
 from channels_hub.adapters.sms import TwilioSmsAdapter
 from channels_hub.adapters.web_chat import WebChatAdapter
@@ -39,6 +40,7 @@ for _adapter in (
     InstagramAdapter(),
     TwilioSmsAdapter(),
     WeChatAdapter(),
+    EmailAdapter(),
     WebChatAdapter(),
 ):
     register_adapter(_adapter)

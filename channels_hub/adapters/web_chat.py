@@ -39,6 +39,7 @@ class WebChatAdapter(Adapter):
     # No provider account, but a connection all the same: the widget's key, the sites
     # allowed to embed it, its hours and the identity secret, set in the console.
     needs_connection = True
+    receives_webhooks = False
     connection_fields = (
         ConnectionField(
             "allowed_origins",

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels_hub', '0001_initial'),
+        ('channels_hub', '0002_email'),
         ('customers', '0001_initial'),
     ]
 
