@@ -19,6 +19,7 @@ client -> server
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,11 +39,14 @@ from channels_hub.webchat_access import (
 
 logger = logging.getLogger(__name__)
 
+TYPING_REPEAT = 1.0  # seconds
+
 
 class WebChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.group = ""
         self.typing = False
+        self.typing_at = 0.0
         setup = await self._setup()
         if isinstance(setup, int):
             await self.close(code=setup)
@@ -64,9 +68,12 @@ class WebChatConsumer(AsyncJsonWebsocketConsumer):
         if kind == "ping":
             await self.send_json({"type": "pong"})
         elif kind == "typing":
+            # "typing" again while typing reaches agents who opened the ticket since; at
+            # most one a second per socket.
             typing = bool(content.get("typing"))
-            if typing != self.typing:
-                self.typing = typing
+            now = time.monotonic()
+            if typing != self.typing or (typing and now - self.typing_at >= TYPING_REPEAT):
+                self.typing, self.typing_at = typing, now
                 await self._customer_typing(typing)
         elif kind == "seen":
             message_id = content.get("message_id")

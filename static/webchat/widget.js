@@ -401,19 +401,24 @@
   }
 
   function wsSend(data) {
-    if (state.socket && state.socket.readyState === 1) state.socket.send(JSON.stringify(data));
+    if (!state.socket || state.socket.readyState !== 1) return false;
+    state.socket.send(JSON.stringify(data));
+    return true;
   }
 
   function typing() {
-    if (!state.typingSent) {
+    // Again every 2 s while typing: an agent who opens the ticket meanwhile sees it too.
+    var now = Date.now();
+    if (now - (state.typingAt || 0) >= 2000 && wsSend({ type: "typing", typing: true })) {
       state.typingSent = true;
-      wsSend({ type: "typing", typing: true });
+      state.typingAt = now;
     }
     clearTimeout(state.typingTimer);
     state.typingTimer = setTimeout(stopTyping, 3000);
   }
   function stopTyping() {
     clearTimeout(state.typingTimer);
+    state.typingAt = 0;
     if (state.typingSent) {
       state.typingSent = false;
       wsSend({ type: "typing", typing: false });

@@ -113,7 +113,8 @@ def test_visitor_chats_and_the_agents_reply_appears_live(
         agent = console_page(personas.agent.user, locale="zh-CN")
         agent.goto(f"{asgi_server.url}/console/tickets/{number}/")
         agent.wait_for_selector(LIVE)
-        shop.fill(".composer textarea", "在吗")
+        # typed as people type (the widget repeats "typing" every 2 s while it goes on)
+        shop.locator(".composer textarea").press_sequentially("请问在吗？麻烦帮我看一下", delay=250)
         expect(agent.locator("#collision")).to_contain_text("客户正在输入", timeout=3000)
 
         agent.fill("#reply-text", "王女士您好，您的订单今天下午发货，明天送达。")
