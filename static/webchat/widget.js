@@ -385,6 +385,8 @@
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (data.type === "hello") {
         state.online = !!data.online;
+        if (bannerBox && bannerBox.textContent === t("offline_banner") && state.online) bannerBox.textContent = "";
+        if (state.online) status.textContent = "";
         fetchNew();  // whatever came while we were away
       } else if (data.type === "message.added") {
         if (!state.open && data.from === "agent") launcher.classList.add("unread");
