@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
-from channels_hub.models import ChannelConnection
+from channels_hub.models import ChannelConnection, WebChatVisitor
 
 
 @admin.register(ChannelConnection)
@@ -18,3 +19,17 @@ class ChannelConnectionAdmin(admin.ModelAdmin):
         "last_outbound_at",
     )
     exclude = ("secrets_encrypted",)
+
+
+@admin.register(WebChatVisitor)
+class WebChatVisitorAdmin(admin.ModelAdmin):
+    """Read-only: visitors are created by the widget; what they typed in the pre-chat form."""
+
+    list_display = ("public_id", "name", "contact", "topic", "user_id", "last_message_at")
+    list_filter = ("connection",)
+    search_fields = ("public_id", "name", "contact", "user_id")
+    readonly_fields = [f.name for f in WebChatVisitor._meta.fields]
+    raw_id_fields = ("customer",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

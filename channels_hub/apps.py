@@ -8,11 +8,12 @@ class ChannelsHubConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the outbox handlers: message delivery, partner webhooks of automation,
-        # survey delivery; and the IMAP polling tasks of email.
+        # survey delivery; the IMAP polling tasks of email; web chat follows customer merges.
         from channels_hub import (  # noqa: F401
             automation_webhooks,
             delivery,
             email_tasks,
             media,
             outreach,
+            webchat,
         )

@@ -14,7 +14,9 @@ server -> client
 client -> server
   {"type": "view", "ticket_id"}          start viewing a ticket (checked against can_see)
   {"type": "unview", "ticket_id"}
-  {"type": "typing", "ticket_id", "replying": bool}
+  {"type": "typing", "ticket_id", "replying": bool, "note": bool, "channel"}
+                                         a reply (not a note) via web_chat also shows
+                                         as typing in the customer's web chat
   {"type": "presence", "state": "online" | "away"}
   {"type": "ping"}
 
@@ -33,9 +35,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.cache import cache
 
+from channels_hub.webchat import agent_typing_event, agent_typing_groups
 from omniservice.org.models import Presence
 from omniservice.org.services import set_presence
-from tickets.models import Ticket
+from tickets.models import Channel, Ticket
 from tickets.visibility import can_see, console_groups_for, profile_of
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         self.groups_joined: list[str] = []
         self.viewing: dict[int, bool] = {}  # ticket id -> replying
+        self.relayed: dict[int, bool] = {}  # ticket id -> typing shown to the customer
         self.seen: OrderedDict[str, None] = OrderedDict()
         setup = await self._setup()
         if setup is None:
@@ -87,6 +91,14 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
                 await self._stop_viewing(ticket_id)
         elif kind == "typing":
             await self._typing(content.get("ticket_id"), bool(content.get("replying")))
+            await self._relay_to_customer(
+                content.get("ticket_id"),
+                bool(
+                    content.get("replying")
+                    and not content.get("note")
+                    and content.get("channel") == Channel.WEB_CHAT
+                ),
+            )
         elif kind == "presence":
             state = content.get("state")
             if state not in (Presence.ONLINE, Presence.AWAY):
@@ -159,6 +171,8 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         await self._announce(ticket_id, hello=True)
 
     async def _stop_viewing(self, ticket_id: int) -> None:
+        if self.relayed.get(ticket_id):
+            await self._relay_to_customer(ticket_id, False)
         self.viewing.pop(ticket_id, None)
         await self._broadcast(
             ticket_id, {"type": "ticket.left", "ticket_id": ticket_id, "user_id": self.user.pk}
@@ -173,6 +187,16 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         if self.viewing[ticket_id] != replying:
             self.viewing[ticket_id] = replying
             await self._announce(ticket_id, hello=False)
+
+    async def _relay_to_customer(self, ticket_id: Any, typing: bool) -> None:
+        """A reply (not a note) being written shows as typing in the customer's web chat."""
+        if ticket_id not in self.viewing or self.relayed.get(ticket_id, False) == typing:
+            return
+        self.relayed[ticket_id] = typing
+        groups = await database_sync_to_async(agent_typing_groups)(ticket_id)
+        event = agent_typing_event(name=self.display_name, typing=typing)
+        for group in groups:
+            await self.channel_layer.group_send(group, {"type": "webchat.typing", "event": event})
 
     async def _announce(self, ticket_id: int, *, hello: bool) -> None:
         await self._broadcast(

@@ -108,6 +108,47 @@ class EarlyReceipt(models.Model):
         return f"{self.channel} {self.provider_message_id}: {self.status}"
 
 
+class WebChatVisitor(models.Model):
+    """A browser that wrote through the web chat widget of one connection.
+
+    The widget holds a token signed by the server that names ``public_id``; a visitor
+    sees only the web-chat messages of its own customer's tickets (``webchat.py``). The
+    row is created with the first message, so page views write nothing. ``user_id`` is
+    set when the site proved who its user is (HMAC of the user id with the connection's
+    identity secret).
+    """
+
+    connection = models.ForeignKey(
+        ChannelConnection,
+        verbose_name=_("connection"),
+        on_delete=models.CASCADE,
+        related_name="web_chat_visitors",
+    )
+    public_id = models.CharField(_("visitor id"), max_length=40, unique=True)
+    user_id = models.CharField(_("verified user id"), max_length=255, blank=True)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    contact = models.CharField(_("phone or email"), max_length=255, blank=True)
+    topic = models.CharField(_("topic"), max_length=120, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("web chat visitor")
+        verbose_name_plural = _("web chat visitors")
+        indexes = [models.Index(fields=["customer"], name="webchat_visitor_customer_idx")]
+
+    def __str__(self) -> str:
+        return self.name or self.public_id
+
+
 from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
 
 __all__ = [
@@ -117,4 +158,5 @@ __all__ = [
     "EarlyReceipt",
     "EmailMailbox",
     "EmailRecord",
+    "WebChatVisitor",
 ]

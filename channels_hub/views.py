@@ -84,6 +84,9 @@ def _edit(request: HttpRequest, connection: ChannelConnection) -> HttpResponse:
             "webhook_url": webhook_url_of(request, connection)
             if connection.pk and adapter.receives_webhooks
             else "",
+            "embed_snippet": embed_snippet_of(request, connection)
+            if connection.pk and connection.channel == Channel.WEB_CHAT
+            else "",
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -115,3 +118,9 @@ def connection_test(request: HttpRequest, connection_id: int) -> HttpResponse:
 def webhook_url_of(request: HttpRequest, connection: ChannelConnection) -> str:
     path = reverse("channels_hub:webhook", args=[connection.channel, connection.webhook_key])
     return request.build_absolute_uri(path)
+
+
+def embed_snippet_of(request: HttpRequest, connection: ChannelConnection) -> str:
+    """The tag a site pastes into its pages to show this web chat."""
+    script = request.build_absolute_uri(reverse("webchat:asset", args=["widget.js"]))
+    return f'<script src="{script}" data-key="{connection.webhook_key}" async></script>'

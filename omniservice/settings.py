@@ -249,6 +249,8 @@ SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
 SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525, minimum=1)
 SMTP_INGRESS_MAX_BYTES = env_int("SMTP_INGRESS_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
 EMAIL_NETWORK_TIMEOUT_SECONDS = env_int("EMAIL_NETWORK_TIMEOUT_SECONDS", 30, minimum=1)
+# Web chat widget: messages a visitor may post per minute (5x that per IP address).
+WEB_CHAT_MESSAGES_PER_MINUTE = env_int("WEB_CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
 
 # --- logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

@@ -39,6 +39,7 @@ urlpatterns = [
     path("console/", include("tickets.urls")),
     path("survey/", include("tickets.surveys.urls")),
     path("hooks/", include("channels_hub.urls")),
+    path("chat/", include("channels_hub.webchat_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -228,6 +228,7 @@ def _console_config(request: HttpRequest, *, page: str, ticket: Ticket | None = 
             "away": _("Away"),
             "viewing": _("%(name)s is viewing"),
             "replying": _("%(name)s is replying"),
+            "customerTyping": _("The customer is typing…"),
             "failed": _("That did not work. Check your connection and try again."),
         },
     }

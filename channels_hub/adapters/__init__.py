@@ -17,6 +17,7 @@ from channels_hub.adapters.builtin import BuiltinAdapter
 from channels_hub.adapters.email import EmailAdapter
 from channels_hub.adapters.messenger import InstagramAdapter, MessengerAdapter
 from channels_hub.adapters.sms import TwilioSmsAdapter
+from channels_hub.adapters.web_chat import WebChatAdapter
 from channels_hub.adapters.wechat import WeChatAdapter
 from channels_hub.adapters.whatsapp import WhatsAppAdapter
 
@@ -40,6 +41,7 @@ for _adapter in (
     TwilioSmsAdapter(),
     WeChatAdapter(),
     EmailAdapter(),
+    WebChatAdapter(),
 ):
     register_adapter(_adapter)
 

@@ -245,7 +245,7 @@
       if (away) send({ type: "presence", state: "away" });
       if (onTicket) {
         send({ type: "view", ticket_id: config.ticket });
-        if (replying) send({ type: "typing", ticket_id: config.ticket, replying: true });
+        if (replying) send({ type: "typing", ticket_id: config.ticket, replying: true, note: writingNote, channel: replyChannel });
       }
       refreshAll();  // whatever happened while we were not connected
       return;
@@ -255,6 +255,13 @@
       if (type === "ticket.left") delete viewers[data.user_id];
       else viewers[data.user_id] = { name: data.name, replying: !!data.replying };
       renderViewers();
+      return;
+    }
+    if (type === "customer.typing") {
+      if (onTicket && data.ticket_id === config.ticket) {
+        customerTyping = !!data.typing;
+        renderViewers();
+      }
       return;
     }
     if (type === "pong" || type === "error") return;
@@ -279,10 +286,17 @@
     }
   }
 
+  var customerTyping = false;
   function renderViewers() {
     var box = byId("collision");
     if (!box) return;
     box.textContent = "";
+    if (customerTyping && strings.customerTyping) {
+      var typingNotice = document.createElement("span");
+      typingNotice.className = "notice customer-typing";
+      typingNotice.textContent = strings.customerTyping;
+      box.appendChild(typingNotice);
+    }
     Object.keys(viewers).forEach(function (id) {
       var viewer = viewers[id];
       var notice = document.createElement("span");
@@ -336,17 +350,26 @@
     var button = byId("send-button");
     if (button) button.textContent = button.getAttribute("data-label-" + mode) || button.textContent;
   }
+  var writingNote = false;
+  var replyChannel = "";
   function syncTyping() {
     if (!replyText) return;
     var now = replyText.value.trim() !== "";
-    if (now !== replying) {
+    var checked = replyForm && replyForm.querySelector('input[name="mode"]:checked');
+    var note = !!(checked && checked.value === "note");  // a note never shows in a web chat
+    var picker = byId("reply-channel");
+    var channel = picker ? picker.value : "";
+    if (now !== replying || note !== writingNote || channel !== replyChannel) {
       replying = now;
-      send({ type: "typing", ticket_id: config.ticket, replying: now });
+      writingNote = note;
+      replyChannel = channel;
+      send({ type: "typing", ticket_id: config.ticket, replying: now, note: note, channel: channel });
     }
   }
   if (replyForm) {
     replyForm.addEventListener("change", function (event) {
       if (event.target.name === "mode") syncMode();
+      if (event.target.name === "mode" || event.target.name === "channel") syncTyping();
     });
     replyText.addEventListener("input", syncTyping);
     replyText.addEventListener("keydown", function (event) {

@@ -6,11 +6,14 @@ ticket whose timeline holds the four channels."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 from channels_hub.adapters.meta import meta_signature
 from channels_hub.email_ingest import ingest_email
+from channels_hub.models import ChannelConnection
+from channels_hub.webchat_access import user_hash
 from customers.models import Customer, IdentityKind
 from tests.channels_hub import email_samples as samples
 from tests.channels_hub.conftest import webhook_url
@@ -73,7 +76,35 @@ def store_visit(partner, store):
     assert response.status_code == 201, response.content
 
 
-def test_whatsapp_then_email_then_store_visit_is_one_customer_and_one_ticket(
+def web_chat(client, member):
+    """The member, logged in on the brand's site, opens the chat: the site signs its user
+    id (the member's app user id) with the connection's identity secret."""
+    IdentityFactory(
+        customer=member, kind=IdentityKind.APP_USER_ID, value="shop-880012", verified=True
+    )
+    origin = "https://shop.example.com"
+    connection = ChannelConnection(
+        channel=Channel.WEB_CHAT, name="shop", settings={"allowed_origins": [origin]}
+    )
+    connection.set_secrets({"identity_secret": "site-secret"})
+    connection.save()
+    session = client.post(
+        f"/chat/api/{connection.webhook_key}/session",
+        {"user_id": "shop-880012", "user_hash": user_hash("site-secret", "shop-880012")},
+        content_type="application/json",
+        headers={"Origin": origin},
+    )
+    assert session.status_code == 200, session.content
+    response = client.post(
+        f"/chat/api/{connection.webhook_key}/messages",
+        {"client_id": str(uuid.uuid4()), "text": "Has the size M left the warehouse?"},
+        content_type="application/json",
+        headers={"Origin": origin, "Authorization": f"Bearer {session.json()['token']}"},
+    )
+    assert response.status_code == 201, response.content
+
+
+def test_whatsapp_then_email_then_store_visit_then_web_chat_is_one_customer_and_one_ticket(
     client, make_connection, partner, member, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path
@@ -82,11 +113,12 @@ def test_whatsapp_then_email_then_store_visit_is_one_customer_and_one_ticket(
     whatsapp(client, make_connection)
     email(settings)
     store_visit(partner, store)
+    web_chat(client, member)
 
     assert Customer.objects.filter(status="active").count() == 1
     ticket = Ticket.objects.get()
     assert ticket.customer_id == member.pk
     channels = list(ticket.messages.order_by("created_at").values_list("channel", flat=True))
-    assert channels == [Channel.WHATSAPP, Channel.EMAIL, Channel.STORE]
+    assert channels == [Channel.WHATSAPP, Channel.EMAIL, Channel.STORE, Channel.WEB_CHAT]
     assert ticket.store_id == store.pk  # the store now sees the whole conversation
-    assert Message.objects.count() == 3
+    assert Message.objects.count() == 4

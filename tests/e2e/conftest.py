@@ -113,6 +113,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    from django.conf import settings
     from django.db import connection
 
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
@@ -127,6 +128,9 @@ def asgi_server(django_db_setup, django_db_blocker, tmp_path_factory):
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    layer = settings.CHANNEL_LAYERS["default"]
+    if "prefix" in layer.get("CONFIG", {}):  # this run's Redis prefix: what the tests publish
+        env["CHANNEL_LAYER_PREFIX"] = layer["CONFIG"]["prefix"]  # reaches the browsers
     command = [
         *(sys.executable, "-m", "uvicorn", "omniservice.asgi:application"),
         *("--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"),
