@@ -106,3 +106,7 @@ class EarlyReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.provider_message_id}: {self.status}"
+
+
+# Phone calls live in their own module (imported here so that Django registers them).
+from channels_hub.phone_models import CallbackTask, CallEventReceipt, CallRecord  # noqa: E402, F401

@@ -29,6 +29,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("console/calls/", include("channels_hub.phone_urls")),
+    path("console/store/", include("channels_hub.store_urls")),
     path("console/", include("tickets.urls")),
     path("hooks/", include("channels_hub.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -14,6 +14,7 @@ from channels_hub.adapters.base import (
 )
 from channels_hub.adapters.builtin import BuiltinAdapter
 from channels_hub.adapters.messenger import InstagramAdapter, MessengerAdapter
+from channels_hub.adapters.phone import PhoneAdapter
 from channels_hub.adapters.sms import TwilioSmsAdapter
 from channels_hub.adapters.wechat import WeChatAdapter
 from channels_hub.adapters.whatsapp import WhatsAppAdapter
@@ -37,6 +38,7 @@ for _adapter in (
     InstagramAdapter(),
     TwilioSmsAdapter(),
     WeChatAdapter(),
+    PhoneAdapter(),
 ):
     register_adapter(_adapter)
 

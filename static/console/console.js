@@ -259,6 +259,8 @@
     }
     if (type === "pong" || type === "error") return;
     var gap = trackSeqs(data);
+    // Other scripts (the screen pop, static/phone/screen_pop.js) listen to the live events.
+    document.dispatchEvent(new CustomEvent("console:event", { detail: data }));
     if (type === "agent.presence_changed" && data.user_id === config.userId) {
       setLive(data.presence === "away" ? "away" : "live");  // as recorded by the server
     }
@@ -270,7 +272,7 @@
       later("inbox", refreshInbox, 150);
     }
     if (onTicket && data.ticket_id === config.ticket) {
-      if (type === "message.added" || type === "message.delivery_changed") later("timeline", refreshTimeline, 100);
+      if (type === "message.added" || type === "message.updated" || type === "message.delivery_changed") later("timeline", refreshTimeline, 100);
       if (type === "message.added" && data.changed) later("summary", refreshSummary, 100);
       if (type === "ticket.updated") {
         later("summary", refreshSummary, 100);
