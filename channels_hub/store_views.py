@@ -30,7 +30,9 @@ RECENT_TICKETS = 20
 
 
 class InteractionForm(forms.Form):
-    kind = forms.ChoiceField(label=gettext_lazy("Visit"), choices=InteractionKind.choices)
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Visit"), choices=InteractionKind.choices, widget=forms.RadioSelect
+    )
     phone = forms.CharField(label=gettext_lazy("Phone"), max_length=40, required=False)
     member_no = forms.CharField(label=gettext_lazy("Member number"), max_length=64, required=False)
     name = forms.CharField(label=gettext_lazy("Name"), max_length=120, required=False)
