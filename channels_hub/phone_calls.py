@@ -251,7 +251,7 @@ def add_call_notes(*, call: CallRecord, author: AbstractBaseUser, text: str) -> 
     text = text.strip()
     if not text:
         raise DomainError(_("Write the call notes first."), code="empty_notes")
-    call = CallRecord.objects.select_for_update().select_related("agent").get(pk=call.pk)
+    call = CallRecord.objects.select_for_update().get(pk=call.pk)
     call.notes = f"{call.notes}\n{text}".strip() if call.notes else text
     if len(call.notes) > 5000:
         raise DomainError(_("Call notes are limited to 5,000 characters."), code="notes_too_long")
