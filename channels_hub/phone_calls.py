@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -189,7 +190,7 @@ def _open_ticket_of_number(number: str) -> Ticket | None:
 
 def call_summary(call: CallRecord) -> str:
     """The call's line on the ticket, in the site's language (like other system text)."""
-    with override(None):
+    with override(settings.LANGUAGE_CODE):
         return _summary(call)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 from django.utils.translation import gettext as _
@@ -53,7 +54,7 @@ def log_store_interaction(
             _("Give the customer's phone or member number."), code="identity_required"
         )
     staff_name = getattr(profile_of(staff), "display_name", "") or staff.get_username()
-    with override(None):  # stored in the site's language, like other system text
+    with override(settings.LANGUAGE_CODE):  # stored in the site's language, like other system text
         label = str(InteractionKind(kind).label)
         body = _("%(kind)s at %(store)s, logged by %(staff)s") % {
             "kind": label,

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, json_script
 from django.utils.translation import gettext as _
 
-from channels_hub.phone_models import CallbackStatus, CallbackTask, CallRecord
+from channels_hub.phone_models import CallbackStatus, CallRecord
 from tickets.console_queries import may_use_console
 from tickets.models import Ticket
 
@@ -23,12 +23,14 @@ CALLS_SHOWN = 5
 def call_panel(context: dict[str, Any], ticket: Ticket) -> dict[str, Any]:
     calls = list(
         CallRecord.objects.filter(ticket=ticket)
-        .select_related("agent")
+        .select_related("callback")  # one query for the calls and their call-back tasks
         .order_by("-started_at")[:CALLS_SHOWN]
     )
-    callbacks = list(
-        CallbackTask.objects.filter(ticket=ticket, status=CallbackStatus.OPEN).order_by("pk")
-    )
+    callbacks = [
+        call.callback
+        for call in calls
+        if hasattr(call, "callback") and call.callback.status == CallbackStatus.OPEN
+    ]
     return {
         "ticket": ticket,
         "calls": calls,

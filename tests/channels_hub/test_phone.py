@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.db import connections
+from django.utils import translation
 
 from channels_hub.adapters.phone import phone_signature
 from channels_hub.phone_models import CallbackStatus, CallbackTask, CallEventReceipt, CallRecord
@@ -23,6 +24,16 @@ from tickets.services import reply, thread_inbound_message
 from tickets.visibility import GENERAL_QUEUE_GROUP, MANAGERS_GROUP
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """System text is stored in the site's language: English here, whatever is compiled."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 SECRET = "pbx-signing-secret"
 CALLER = "+8613800138000"
 

@@ -5,6 +5,7 @@ conversation to a store (visible to its staff, announced to the store group)."""
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from customers.identity import IdentityClaim
 from customers.models import Customer, Identity, IdentityKind
@@ -16,6 +17,16 @@ from tickets.services import hand_over_to_store, thread_inbound_message
 from tickets.visibility import can_see, tickets_visible_to
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """System text is stored in the site's language: English here, whatever is compiled."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 PHONE = "+8613800138000"
 
 
