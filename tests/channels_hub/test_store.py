@@ -364,3 +364,14 @@ def test_store_staff_role_needs_no_team_to_see_a_handed_over_ticket(personas, on
     ticket = Ticket.objects.get()
     assert can_see(personas.store_clerk.user, ticket)
     assert not can_see(other_clerk, ticket)
+
+
+def test_the_tablet_and_the_call_backs_speak_chinese(personas, client):
+    client.force_login(personas.store_clerk.user)
+
+    tablet = client.get(store_url(personas.store_one), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    callbacks = client.get("/console/calls/callbacks/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    for text in ["记录到店", "取货", "送修", "投诉", "保存到客户工单"]:
+        assert text in tablet.content.decode()
+    assert "待回电话" in callbacks.content.decode()
