@@ -33,6 +33,12 @@ run: messages seed
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@echo ""
 	@echo "omniservice is starting on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, /readyz)"
+	@# Embedded mode (no REDIS_URL): tasks run in-process, and one beat beside the server runs
+	@# the periodic tasks itself (eager, no broker; EMBEDDED_BEAT=0 to leave it out).
+	@if [ -z "$$REDIS_URL" ] && [ "$${EMBEDDED_BEAT:-1}" != 0 ]; then \
+	  $(BIN)/celery -A omniservice beat --loglevel WARNING --pidfile= & beat=$$!; \
+	  trap 'kill $$beat 2>/dev/null' EXIT INT TERM; \
+	fi; \
 	DEBUG=$${DEBUG:-true} $(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 # Production-style servers, behind a proxy that sends /ws/ to serve-ws (deploy/nginx.conf):
@@ -44,9 +50,13 @@ serve-ws: messages
 	$(BIN)/uvicorn omniservice.asgi:application --host $(HOST) --port $${WS_PORT:-8001} --workers $${WS_WORKERS:-2} --no-access-log --proxy-headers --lifespan off --ws-per-message-deflate false
 
 worker: install
+	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL (without it tasks run inside the web process)"; exit 1; }
 	$(BIN)/celery -A omniservice worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}
 
+# One beat per installation; periodic tasks live in the database (django-celery-beat),
+# editable in the admin, seeded from CELERY_BEAT_SCHEDULE (omniservice/beat.py).
 beat: install
+	@test -n "$$REDIS_URL" || { echo "make beat needs REDIS_URL (the broker the workers read; without it make run starts its own beat)"; exit 1; }
 	$(BIN)/celery -A omniservice beat --loglevel INFO
 
 lint: install

@@ -7,5 +7,6 @@ class ChannelsHubConfig(AppConfig):
     verbose_name = _("Channels")
 
     def ready(self) -> None:
-        # Register the outbox handlers (message delivery, partner webhooks of automation).
-        from channels_hub import automation_webhooks, delivery  # noqa: F401
+        # Register the outbox handlers: message delivery, partner webhooks of automation,
+        # survey delivery.
+        from channels_hub import automation_webhooks, delivery, outreach  # noqa: F401

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
+from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels_hub.adapters import (
+    PermanentDeliveryError,
+    SendResult,
+    TransientDeliveryError,
+    adapter_for,
+)
 from channels_hub.models import ChannelConnection, ConnectionHealth
 
 
@@ -31,3 +41,44 @@ def record_health(connection: ChannelConnection, *, error: str) -> None:
         ChannelConnection.objects.filter(pk=connection.pk).update(
             health=ConnectionHealth.OK, last_outbound_at=now
         )
+
+
+@transaction.atomic
+def save_connection(
+    *,
+    connection: ChannelConnection,
+    name: str,
+    is_active: bool,
+    is_default: bool,
+    settings: dict[str, Any],
+    secrets: dict[str, str],
+) -> ChannelConnection:
+    """Create or update a connection. A blank secret keeps the stored one (secrets are
+    never shown again); marking one default unmarks the channel's previous default."""
+    if is_default:
+        ChannelConnection.objects.filter(channel=connection.channel, is_default=True).exclude(
+            pk=connection.pk
+        ).update(is_default=False)
+    stored = connection.secrets if connection.secrets_encrypted else {}
+    merged = {**stored, **{name: value for name, value in secrets.items() if value}}
+    connection.name = name
+    connection.is_active = is_active
+    connection.is_default = is_default
+    connection.settings = {key: value for key, value in settings.items() if value not in ("", None)}
+    connection.set_secrets(merged)
+    connection.save()
+    return connection
+
+
+def send_test_message(*, connection: ChannelConnection, to: str) -> SendResult:
+    """The console's "send test": one message through the provider, health recorded."""
+    adapter = adapter_for(connection.channel)
+    if adapter is None or not adapter.needs_connection:
+        raise PermanentDeliveryError(_("This channel cannot send a test message."))
+    try:
+        result = adapter.send_test(connection, to)
+    except (PermanentDeliveryError, TransientDeliveryError) as exc:
+        record_health(connection, error=str(exc))
+        raise
+    record_health(connection, error="")
+    return result

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from channels_hub.adapters.base import claim
-from channels_hub.adapters.phone import CallEvent
+from channels_hub.adapters.phone import CallEvent, extension_map
 from channels_hub.models import ChannelConnection
 from channels_hub.phone_models import (
     CALL_STATE_RANK,
@@ -126,10 +126,8 @@ def _agent_of(connection: ChannelConnection, event: CallEvent) -> AbstractBaseUs
     connection's ``extensions`` setting. Unknown names are logged and ignored."""
     username = event.agent_username
     if not username and event.agent_extension:
-        extensions = connection.settings.get("extensions") or {}
-        username = (
-            str(extensions.get(event.agent_extension, "")) if isinstance(extensions, dict) else ""
-        )
+        extensions = extension_map(connection.settings.get("extensions"))
+        username = extensions.get(event.agent_extension, "")
     if not username:
         return None
     user = (

@@ -63,7 +63,7 @@ class CallRecord(models.Model):
     recording_url = models.URLField(_("recording"), max_length=500, blank=True)
     notes = models.TextField(_("call notes"), blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
-    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
 
     class Meta:

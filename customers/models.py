@@ -232,6 +232,7 @@ class CustomerEvent(models.Model):
 class ConsentPurpose(models.TextChoices):
     SERVICE = "service", _("Service messages")
     MARKETING = "marketing", _("Marketing")
+    FEEDBACK = "feedback", _("Surveys and feedback")
 
 
 class Consent(models.Model):

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,6 +73,31 @@ def next_seqs(streams: list[str]) -> dict[str, int]:
     return seqs
 
 
+def reserve_seqs(counts: dict[str, int]) -> dict[str, int]:
+    """Reserve ``counts[stream]`` consecutive numbers of each stream in one Redis round
+    trip (INCRBY); returns the LAST number reserved per stream."""
+    keys = {stream: f"realtime-seq:{stream}" for stream in counts}
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        for stream, key in keys.items():
+            full_key = backend.make_and_validate_key(key)
+            pipe.incrby(full_key, counts[stream])
+            pipe.expire(full_key, SEQ_TIMEOUT)
+        replies = pipe.execute()
+        return {stream: int(replies[2 * i]) for i, stream in enumerate(keys)}
+    last = {}
+    for stream, key in keys.items():
+        cache.add(key, 0, timeout=SEQ_TIMEOUT)
+        try:
+            last[stream] = cache.incr(key, counts[stream])
+        except ValueError:  # evicted between add and incr
+            cache.add(key, counts[stream], timeout=SEQ_TIMEOUT)
+            last[stream] = counts[stream]
+    return last
+
+
 def publish(groups: Iterable[str], event_type: str, data: dict[str, Any]) -> None:
     """Send ``event_type`` with ``data`` to every group once the transaction commits."""
     targets = sorted(set(groups))
@@ -80,6 +106,75 @@ def publish(groups: Iterable[str], event_type: str, data: dict[str, Any]) -> Non
             raise ValueError(f"invalid realtime group name {group!r}")
     event_id = uuid.uuid4().hex
     transaction.on_commit(lambda: _send(targets, event_type, event_id, data))
+
+
+def publish_many(events: Iterable[tuple[Iterable[str], str, dict[str, Any]]]) -> None:
+    """Several ``(groups, event_type, data)`` events after commit, as ``publish`` would send
+    them one by one, but with one sequence reservation and one event-loop trip for all
+    (for writers that change many rows in one transaction, such as routing)."""
+    prepared = []
+    for groups, event_type, data in events:
+        targets = sorted(set(groups))
+        for group in targets:
+            if not GROUP_NAME.match(group):
+                raise ValueError(f"invalid realtime group name {group!r}")
+        prepared.append((targets, event_type, uuid.uuid4().hex, data))
+    if prepared:
+        transaction.on_commit(lambda: _send_many(prepared))
+
+
+def _send_many(prepared: list[tuple[list[str], str, str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    counts = Counter(group for targets, *_rest in prepared for group in targets)
+    try:
+        last = reserve_seqs(dict(counts))
+    except Exception:  # after the commit: a failure here must not fail the request
+        logger.warning("realtime: no sequence numbers for %s events", len(prepared), exc_info=True)
+        return
+    following = {group: last[group] - n + 1 for group, n in counts.items()}
+    events: list[dict[str, Any]] = []
+    for targets, event_type, event_id, data in prepared:
+        seqs = {group: following[group] for group in targets}
+        for group in targets:
+            following[group] += 1
+        events.extend(
+            {
+                "type": event_type,
+                "id": event_id,
+                "stream": group,
+                "seq": seqs[group],
+                "seqs": seqs,
+                **data,
+            }
+            for group in targets
+        )
+    if isinstance(layer, RedisPubSubChannelLayer):
+        _publish_pubsub(layer, events)  # one pipeline: each stream stays in order
+    else:
+        async_to_sync(_stream_send_all)(layer, events)
+
+
+async def _stream_send_all(layer: Any, events: list[dict[str, Any]]) -> None:
+    """Each stream's events in order (no false gap), the streams concurrently."""
+    per_stream: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        per_stream.setdefault(event["stream"], []).append(event)
+
+    async def send_stream(stream_events: list[dict[str, Any]]) -> None:
+        for event in stream_events:
+            try:
+                await layer.group_send(event["stream"], layer_message(event))
+            except Exception:  # best effort; clients resync on a seq gap
+                logger.warning(
+                    "realtime: could not send %s to %s",
+                    event["type"],
+                    event["stream"],
+                    exc_info=True,
+                )
+
+    await asyncio.gather(*(send_stream(stream_events) for stream_events in per_stream.values()))
 
 
 def _send(groups: list[str], event_type: str, event_id: str, data: dict[str, Any]) -> None:

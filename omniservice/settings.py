@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from omniservice.env import env_bool, env_choice, env_int, env_list, env_str
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_celery_beat",
     # layer 0: kernel
     "omniservice.org",
     "omniservice.outbox",
@@ -129,6 +131,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# Periodic tasks live in the database (django-celery-beat), editable in the admin; the
+# entries below seed it on beat start and are never overwritten there (omniservice.beat).
+CELERY_BEAT_SCHEDULER = "omniservice.beat:SeededDatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "omniservice.outbox.tasks.sweep_outbox", "schedule": 30.0},
     "idempotency-purge": {
@@ -140,7 +145,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "sla-deadlines": {"task": "tickets.sla.check_sla_deadlines", "schedule": 60.0},
+    "routing-sweep": {
+        "task": "tickets.routing.triggers.sweep_routing_queue",
+        "schedule": float(env_int("ROUTING_SWEEP_SECONDS", 30, minimum=5)),
+    },
+    "nps-surveys": {"task": "tickets.surveys.tasks.send_nps_surveys", "schedule": 3600.0},
 }
+DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- auth, i18n, time -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -244,6 +255,20 @@ LOGGING = {
 # --- tickets --------------------------------------------------------------------------
 TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7, minimum=0)
 AUTOMATION_WEBHOOK_TIMEOUT_SECONDS = env_int("AUTOMATION_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# --- routing (tickets.routing) ---------------------------------------------------------
+ROUTING_BATCH_SIZE = env_int("ROUTING_BATCH_SIZE", 200, minimum=1)
+ROUTING_RETRY_SECONDS = env_int("ROUTING_RETRY_SECONDS", 60, minimum=1)
+ROUTING_RUN_SECONDS = env_int("ROUTING_RUN_SECONDS", 20, minimum=1)
+ROUTING_STORE_FIRST_MINUTES = env_int("ROUTING_STORE_FIRST_MINUTES", 10, minimum=0)
+ROUTING_DEFAULT_STRATEGY = env_choice(
+    "ROUTING_DEFAULT_STRATEGY", "least_loaded", {"least_loaded", "round_robin"}
+)
+
+# Where customers reach the public pages (survey links in messages): scheme and host.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("PUBLIC_BASE_URL must start with http:// or https://")
 
 # --- agent console --------------------------------------------------------------------
 LOGIN_URL = "login"

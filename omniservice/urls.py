@@ -10,6 +10,7 @@ from customers.api import CustomerViewSet, EventBatchView
 from omniservice import health, views
 from omniservice.org.api import StoreListView
 from tickets.api import InboundMessageView, TicketViewSet
+from tickets.surveys.api import TicketSatisfactionView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("customers", CustomerViewSet, basename="customer")
@@ -20,6 +21,11 @@ api_v1 = [
     path("events/", EventBatchView.as_view(), name="event-batch"),
     path("stores/", StoreListView.as_view(), name="store-list"),
     path("messages/", InboundMessageView.as_view(), name="inbound-message"),
+    path(
+        "tickets/<int:number>/satisfaction/",
+        TicketSatisfactionView.as_view(),
+        name="ticket-satisfaction",
+    ),
 ]
 
 urlpatterns = [
@@ -31,7 +37,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("console/calls/", include("channels_hub.phone_urls")),
     path("console/store/", include("channels_hub.store_urls")),
+    path("console/channels/", include("channels_hub.urls_console")),
     path("console/", include("tickets.urls")),
+    path("survey/", include("tickets.surveys.urls")),
     path("hooks/", include("channels_hub.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

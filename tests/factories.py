@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -147,3 +149,40 @@ class AutomationWebhookFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Partner {n}")
     url = "http://127.0.0.1:9/hook"
     secret = "webhook-secret-for-tests"
+
+
+class SkillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "org.Skill"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"skill-{n}")
+    name = factory.SelfAttribute("code")
+
+
+class RoutableAgentFactory(StaffProfileFactory):
+    """An online agent ready for routing: ``RoutableAgentFactory(teams=[team], skills=[...])``."""
+
+    presence = "online"
+    presence_changed_at = factory.LazyFunction(timezone.now)
+    capacity = factory.LazyFunction(lambda: {"chat": 5, "email": 20, "phone": 1})
+    languages = factory.LazyFunction(lambda: ["zh-hans", "en"])
+
+    @factory.post_generation
+    def skills(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.skills.set(extracted)
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    """A CSAT survey of a solved ticket, sent now, answerable for 14 days."""
+
+    class Meta:
+        model = "tickets.Survey"
+
+    kind = "csat"
+    ticket = factory.SubFactory(TicketFactory, status="solved")
+    customer = factory.SelfAttribute("ticket.customer")
+    channel = "api"
+    language = "zh-hans"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))

@@ -10,8 +10,12 @@ class TicketsConfig(AppConfig):
         # Imported for their side effects: receivers, Celery tasks and admin registrations.
         import tickets.automation.admin
         import tickets.automation.receivers
+        import tickets.routing.admin
+        import tickets.routing.triggers
         import tickets.services  # the customer_merged receiver
         import tickets.sla.admin
         import tickets.sla.clock
         import tickets.sla.jobs
-        import tickets.sla.receivers  # noqa: F401
+        import tickets.sla.receivers
+        import tickets.surveys.admin
+        import tickets.surveys.tasks  # noqa: F401

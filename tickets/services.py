@@ -285,14 +285,18 @@ def reply(
         status_changed_at=now,
     )
     _save_attachments(message, attachments)
-    changed = ["last_agent_message_at"]
-    ticket.last_agent_message_at = now
-    if ticket.first_response_at is None:
-        ticket.first_response_at = now
-        changed.append("first_response_at")
-    if ticket.status == TicketStatus.NEW:
-        _record_status(ticket, TicketStatus.OPEN, actor=author, reason=gettext_noop("First reply"))
-        changed.append("status")
+    changed: list[str] = []
+    if author_kind != AuthorKind.SYSTEM:  # a survey or notice is no answer to the customer
+        changed.append("last_agent_message_at")
+        ticket.last_agent_message_at = now
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            changed.append("first_response_at")
+        if ticket.status == TicketStatus.NEW:
+            _record_status(
+                ticket, TicketStatus.OPEN, actor=author, reason=gettext_noop("First reply")
+            )
+            changed.append("status")
     ticket.save()
     enqueue(DELIVER_TOPIC, {"message_id": message.pk}, dedupe_key=f"deliver:{message.pk}")
     _publish_ticket(ticket, "ticket.updated", changed)
@@ -416,6 +420,25 @@ def assign(
         ticket.save()
         _publish_ticket(ticket, "ticket.updated", changed, extra_groups=before)
     return ticket
+
+
+def publish_ticket_change(
+    ticket: Ticket, changed: list[str], *, extra_groups: Iterable[str] = ()
+) -> None:
+    """The live ``ticket.updated`` event and ``ticket_changed`` signal of ``assign`` and the
+    other actions, for writers that update many tickets in one statement (routing)."""
+    _publish_ticket(ticket, "ticket.updated", changed, extra_groups=extra_groups)
+
+
+def publish_ticket_changes(tickets: Sequence[Ticket], changed: list[str]) -> None:
+    """``publish_ticket_change`` for many tickets changed by one statement: the same
+    events, sent after commit in one trip (``realtime.publish_many``)."""
+    realtime.publish_many(
+        (ticket_groups(ticket), "ticket.updated", _ticket_state(ticket, changed))
+        for ticket in tickets
+    )
+    for ticket in tickets:
+        ticket_changed.send(Ticket, ticket=ticket, event="updated", changed=changed, message=None)
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from tickets import views
+from tickets import views, views_routing
 
 app_name = "console"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("tickets/<int:number>/status/", views.change_status, name="change-status"),
     path("tickets/<int:number>/properties/", views.update_properties, name="update-properties"),
     path("tickets/<int:number>/assignment/", views.assign, name="assign"),
+    path("tickets/<int:number>/transfer/", views_routing.transfer, name="transfer"),
+    path("tickets/<int:number>/routing/", views_routing.panel, name="routing-panel"),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("", include("tickets.urls_automation")),
     path("", include("tickets.urls_sla")),

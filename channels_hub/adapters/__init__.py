@@ -5,6 +5,7 @@ from __future__ import annotations
 from channels_hub.adapters.base import (
     Adapter,
     InboundMessage,
+    Notice,
     PermanentDeliveryError,
     Receipt,
     SendResult,
@@ -45,6 +46,7 @@ for _adapter in (
 __all__ = [
     "Adapter",
     "InboundMessage",
+    "Notice",
     "PermanentDeliveryError",
     "Receipt",
     "SendResult",

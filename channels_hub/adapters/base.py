@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from customers.identity import IdentityClaim, normalize_value
-from customers.models import Identity, IdentityKind
+from customers.models import Customer, Identity, IdentityKind
 from tickets.attachments import UploadedContent
 from tickets.models import Message
 
@@ -48,6 +48,16 @@ class WebhookRefused(Exception):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to a customer outside any ticket (a survey invitation, an outreach)."""
+
+    customer: Customer
+    channel: str
+    text: str
+    reference: str  # stable per notice, for the provider's own deduplication
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,18 @@ class ChannelLimits:
     reply_window: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class ConnectionField:
+    """One setting (or, with ``secret``, one credential) the console asks for."""
+
+    name: str
+    label: Any  # a lazy translation
+    secret: bool = False
+    required: bool = True
+    kind: str = "text"  # "text", "url" or "bool"
+    help_text: Any = ""
+
+
 def constant_time_equal(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
@@ -105,6 +127,7 @@ class Adapter:
     limits = ChannelLimits()
     # Channels served by omniservice itself (console, store, kiosk) have no provider account.
     needs_connection = True
+    connection_fields: tuple[ConnectionField, ...] = ()
 
     # --- inbound --------------------------------------------------------------------
     def handshake(self, request: HttpRequest, connection: ChannelConnection) -> HttpResponse:
@@ -165,6 +188,13 @@ class Adapter:
         """The console's "send test" button: one short text to ``to``."""
         raise PermanentDeliveryError(_("This channel cannot send a test message."))
 
+    def send_notice(self, notice: Notice, connection: ChannelConnection | None) -> SendResult:
+        """Start a conversation with a customer (no ticket: a survey invitation); only
+        channels that may write first implement it."""
+        raise PermanentDeliveryError(
+            _("%(channel)s cannot start a conversation.") % {"channel": notice.channel}
+        )
+
 
 def window_closed_reason(channel: str, window: timedelta) -> str:
     hours = int(window.total_seconds() // 3600)
@@ -191,8 +221,12 @@ def body_of(request: HttpRequest) -> bytes:
 
 def customer_identity(message: Message, kind: str) -> str:
     """The value of the customer's newest identity of ``kind`` (where replies go)."""
+    return identity_of_customer(message.ticket.customer_id, kind)
+
+
+def identity_of_customer(customer_id: int, kind: str) -> str:
     value = (
-        Identity.objects.filter(customer_id=message.ticket.customer_id, kind=kind)
+        Identity.objects.filter(customer_id=customer_id, kind=kind)
         .order_by("-pk")
         .values_list("value", flat=True)
         .first()

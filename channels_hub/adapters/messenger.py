@@ -23,7 +23,7 @@ from channels_hub.adapters.base import (
     claim,
     customer_identity,
 )
-from channels_hub.adapters.meta import MetaAdapter, meta_error_reason
+from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reason
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
@@ -41,6 +41,7 @@ class MessengerAdapter(MetaAdapter):
     identity_kind = IdentityKind.FACEBOOK_PSID
     provider = "Messenger"
     limits = ChannelLimits(max_text_chars=2000, reply_window=timedelta(hours=24))
+    connection_fields = META_FIELDS
 
     def parse(self, request: HttpRequest, connection: ChannelConnection) -> WebhookBatch:
         batch = WebhookBatch()

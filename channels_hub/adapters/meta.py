@@ -20,14 +20,39 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from channels_hub.adapters.base import Adapter, WebhookRefused, body_of, constant_time_equal
+from channels_hub.adapters.base import (
+    Adapter,
+    ConnectionField,
+    WebhookRefused,
+    body_of,
+    constant_time_equal,
+)
 
 if TYPE_CHECKING:
     from channels_hub.models import ChannelConnection
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v21.0"
+META_FIELDS = (
+    ConnectionField("app_secret", gettext_lazy("App secret"), secret=True),
+    ConnectionField("access_token", gettext_lazy("Access token"), secret=True),
+    ConnectionField(
+        "verify_token",
+        gettext_lazy("Verify token"),
+        secret=True,
+        help_text=gettext_lazy("Any string; give the same one to Meta with the webhook URL."),
+    ),
+    ConnectionField(
+        "base_url",
+        gettext_lazy("Graph API base URL"),
+        required=False,
+        kind="url",
+        help_text=gettext_lazy("Leave empty for https://graph.facebook.com"),
+    ),
+    ConnectionField("api_version", gettext_lazy("Graph API version"), required=False),
+)
 
 
 def meta_signature(app_secret: str, body: bytes) -> str:

@@ -11,7 +11,8 @@ over ``"<timestamp>.<raw body>"``:
 A timestamp outside ``CHANNEL_WEBHOOK_TOLERANCE_SECONDS`` is refused as a replay. The
 adapter only verifies and parses; ``channels_hub.phone_calls`` stores the call. A call is
 not a written conversation: replies cannot leave on this channel (the console says why).
-Settings: ``extensions`` (``{"201": "alice"}``: PBX extension -> staff username).
+Settings: ``extensions`` (``"201=alice, 202=bob"``, or a JSON object): PBX extension ->
+staff username.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     Adapter,
+    ConnectionField,
     PermanentDeliveryError,
     SendResult,
     WebhookRefused,
@@ -79,6 +82,17 @@ class CallEvent:
 
 class PhoneAdapter(Adapter):
     channels = (Channel.PHONE,)
+    connection_fields = (
+        ConnectionField("signing_secret", gettext_lazy("Signing secret"), secret=True),
+        ConnectionField(
+            "extensions",
+            gettext_lazy("Extensions"),
+            required=False,
+            help_text=gettext_lazy(
+                "PBX extension = staff username, e.g. 201=lin.yue, 202=chen.hao"
+            ),
+        ),
+    )
 
     def verify(self, request: HttpRequest, connection: ChannelConnection) -> None:
         given = request.headers.get(SIGNATURE_HEADER, "")
@@ -157,6 +171,15 @@ class PhoneAdapter(Adapter):
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         self.check(message, connection)
         raise AssertionError("unreachable")
+
+
+def extension_map(value: object) -> dict[str, str]:
+    """The connection's ``extensions`` setting, written as ``201=alice, 202=bob`` in the
+    console or stored as a JSON object."""
+    if isinstance(value, dict):
+        return {str(k).strip(): str(v).strip() for k, v in value.items()}
+    pairs = (item.partition("=") for item in str(value or "").replace(";", ",").split(","))
+    return {k.strip(): v.strip() for k, _sep, v in pairs if k.strip() and v.strip()}
 
 
 def _malformed(message: str) -> WebhookRefused:

@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING
 import httpx
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     Adapter,
     ChannelLimits,
+    ConnectionField,
     InboundMessage,
+    Notice,
     Receipt,
     SendResult,
     WebhookBatch,
@@ -33,6 +36,7 @@ from channels_hub.adapters.base import (
     claim,
     constant_time_equal,
     customer_identity,
+    identity_of_customer,
 )
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
@@ -69,6 +73,25 @@ def twilio_error_reason(response: httpx.Response) -> str:
 class TwilioSmsAdapter(Adapter):
     channels = (Channel.SMS,)
     limits = ChannelLimits(max_text_chars=1600)
+    connection_fields = (
+        ConnectionField("account_sid", gettext_lazy("Account SID")),
+        ConnectionField("auth_token", gettext_lazy("Auth token"), secret=True),
+        ConnectionField("from_number", gettext_lazy("Sender number")),
+        ConnectionField(
+            "webhook_url",
+            gettext_lazy("Public webhook URL"),
+            required=False,
+            kind="url",
+            help_text=gettext_lazy("Only when a proxy changes the URL the provider calls."),
+        ),
+        ConnectionField(
+            "base_url",
+            gettext_lazy("API base URL"),
+            required=False,
+            kind="url",
+            help_text=gettext_lazy("Leave empty for https://api.twilio.com"),
+        ),
+    )
 
     def verify(self, request: HttpRequest, connection: ChannelConnection) -> None:
         given = request.headers.get("X-Twilio-Signature", "")
@@ -112,6 +135,12 @@ class TwilioSmsAdapter(Adapter):
 
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         return self._send_text(connection, to, _("omniservice test message"))
+
+    def send_notice(self, notice: Notice, connection: ChannelConnection | None) -> SendResult:
+        """SMS may write first (a survey invitation): to the customer's newest number."""
+        assert connection is not None
+        to = identity_of_customer(notice.customer.pk, IdentityKind.PHONE)
+        return self._send_text(connection, to, notice.text)
 
     def _send_text(self, connection: ChannelConnection, to: str, text: str) -> SendResult:
         account = connection.setting("account_sid")

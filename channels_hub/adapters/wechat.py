@@ -35,10 +35,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     Adapter,
     ChannelLimits,
+    ConnectionField,
     InboundMessage,
     PermanentDeliveryError,
     SendResult,
@@ -108,6 +110,31 @@ def encrypt_wechat(content: bytes, encoding_aes_key: str, app_id: str, *, random
 class WeChatAdapter(Adapter):
     channels = (Channel.WECHAT,)
     limits = ChannelLimits(max_text_chars=2000, reply_window=timedelta(hours=48))
+    connection_fields = (
+        ConnectionField("app_id", gettext_lazy("AppID")),
+        ConnectionField("app_secret", gettext_lazy("AppSecret"), secret=True),
+        ConnectionField("token", gettext_lazy("Token"), secret=True),
+        ConnectionField(
+            "encoding_aes_key",
+            gettext_lazy("EncodingAESKey"),
+            secret=True,
+            required=False,
+            help_text=gettext_lazy("Needed in safe mode (encrypted messages)."),
+        ),
+        ConnectionField(
+            "fetch_unionid",
+            gettext_lazy("Look up the unionid of new followers"),
+            required=False,
+            kind="bool",
+        ),
+        ConnectionField(
+            "base_url",
+            gettext_lazy("API base URL"),
+            required=False,
+            kind="url",
+            help_text=gettext_lazy("Leave empty for https://api.weixin.qq.com"),
+        ),
+    )
 
     # --- inbound --------------------------------------------------------------------
     def handshake(self, request: HttpRequest, connection: ChannelConnection) -> HttpResponse:

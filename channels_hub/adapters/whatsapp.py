@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_hub.adapters.base import (
     ChannelLimits,
+    ConnectionField,
     InboundMessage,
     Receipt,
     SendResult,
@@ -24,7 +26,7 @@ from channels_hub.adapters.base import (
     claim,
     customer_identity,
 )
-from channels_hub.adapters.meta import MetaAdapter, meta_error_reason
+from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reason
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
@@ -48,6 +50,10 @@ class WhatsAppAdapter(MetaAdapter):
     channels = (Channel.WHATSAPP,)
     webhook_object = "whatsapp_business_account"
     limits = ChannelLimits(max_text_chars=4096, reply_window=timedelta(hours=24))
+    connection_fields = (
+        ConnectionField("phone_number_id", gettext_lazy("Phone number id")),
+        *META_FIELDS,
+    )
 
     def parse(self, request: HttpRequest, connection: ChannelConnection) -> WebhookBatch:
         batch = WebhookBatch()

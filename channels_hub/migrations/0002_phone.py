@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('recording_url', models.URLField(blank=True, max_length=500, verbose_name='recording')),
                 ('notes', models.TextField(blank=True, verbose_name='call notes')),
                 ('started_at', models.DateTimeField(auto_now_add=True, verbose_name='started at')),
-                ('answered_at', models.DateTimeField(blank=True, null=True, verbose_name='answered at')),
+                ('answered_at', models.DateTimeField(blank=True, null=True, verbose_name='picked up at')),
                 ('ended_at', models.DateTimeField(blank=True, null=True, verbose_name='ended at')),
                 ('agent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='agent')),
                 ('connection', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='calls', to='channels_hub.channelconnection')),

@@ -28,8 +28,8 @@ class SkillAdmin(admin.ModelAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "role", "home_store", "presence")
-    list_filter = ("role", "presence", "home_store", "teams")
+    list_display = ("__str__", "role", "seniority", "home_store", "presence")
+    list_filter = ("role", "seniority", "presence", "home_store", "teams")
     search_fields = ("user__username", "display_name")
     filter_horizontal = ("teams", "skills")
     list_select_related = ("user", "home_store")

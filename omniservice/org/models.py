@@ -126,6 +126,14 @@ class Role(models.TextChoices):
     ADMIN = "admin", _("Administrator")
 
 
+class Seniority(models.IntegerChoices):
+    """How experienced a staff member is; routing may reserve VIP customers for seniors."""
+
+    JUNIOR = 0, _("Junior")
+    SENIOR = 1, _("Senior")
+    EXPERT = 2, _("Expert")
+
+
 class Presence(models.TextChoices):
     ONLINE = "online", _("Online")
     AWAY = "away", _("Away")
@@ -184,6 +192,9 @@ class StaffProfile(models.Model):
     )
     capacity = models.JSONField(
         _("capacity per channel"), default=default_capacity, validators=[validate_capacity]
+    )
+    seniority = models.PositiveSmallIntegerField(
+        _("seniority"), choices=Seniority.choices, default=Seniority.JUNIOR
     )
     presence = models.CharField(
         _("presence"), max_length=10, choices=Presence.choices, default=Presence.OFFLINE

@@ -39,6 +39,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             for action in ("view", "add", "change", "delete")
         ],
         "tickets.view_slaevent",
+        "tickets.view_satisfactionpolicy",
+        "tickets.change_satisfactionpolicy",
+        "tickets.view_survey",
+        # periodic tasks (django-celery-beat): change intervals, disable tasks
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.view_intervalschedule",
+        "django_celery_beat.add_intervalschedule",
+        "django_celery_beat.view_crontabschedule",
+        "django_celery_beat.add_crontabschedule",
     ],
     Role.ADMIN: ["*"],
 }

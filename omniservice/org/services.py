@@ -12,6 +12,7 @@ from django.utils import timezone
 from omniservice import realtime
 from omniservice.org.models import Presence, Role, Skill, StaffProfile, Store, Team
 from omniservice.org.roles import ROLE_PERMISSIONS, group_name
+from omniservice.org.signals import presence_changed
 
 
 @transaction.atomic
@@ -69,7 +70,10 @@ def change_role(*, profile: StaffProfile, role: str) -> StaffProfile:
 
 
 def set_presence(*, profile: StaffProfile, presence: str) -> bool:
-    """Record a presence change; returns False when nothing changed (no event sent)."""
+    """Record a presence change; returns False when nothing changed (no event sent).
+
+    Sends ``presence_changed`` (see ``omniservice.org.signals``) when it did change.
+    """
     if presence not in Presence.values:
         raise ValueError(f"unknown presence {presence!r}")
     updated = (
@@ -79,10 +83,11 @@ def set_presence(*, profile: StaffProfile, presence: str) -> bool:
     )
     if not updated:
         return False
-    profile.presence = presence
+    previous, profile.presence = profile.presence, presence
     groups = [f"agent.{profile.user_id}", "managers"]
     groups += [f"team.{team_id}" for team_id in profile.teams.values_list("id", flat=True)]
     realtime.publish(
         groups, "agent.presence_changed", {"user_id": profile.user_id, "presence": presence}
     )
+    presence_changed.send(StaffProfile, profile=profile, presence=presence, previous=previous)
     return True

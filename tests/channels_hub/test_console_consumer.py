@@ -91,8 +91,9 @@ async def test_agent_receives_events_of_team_tickets_only(personas):
         ticket=result.ticket, actor=None, team=personas.team_a
     )
     event = await receive_until(communicator_ok, "ticket.updated")
+    while "team" not in event["changed"]:  # routing may have given it to the agent first
+        event = await receive_until(communicator_ok, "ticket.updated")
     assert event["ticket_id"] == result.ticket.pk
-    assert "team" in event["changed"]
     assert isinstance(event["seq"], int)
     # the outsider saw the general-queue creation, then the ticket left for team A
     events = []

@@ -290,6 +290,16 @@ def test_an_agent_is_found_by_the_extension_mapped_in_the_connection(client, con
     assert CallRecord.objects.get().agent_id == mapped.pk
 
 
+def test_extensions_as_typed_in_the_console_are_read_too(client, connection):
+    mapped = StaffProfileFactory(role=Role.AGENT, user__username="chen.hao").user
+    connection.settings = {"extensions": "201=lin.yue, 202 = chen.hao"}
+    connection.save()
+
+    post(client, connection, event("answered", agent={"extension": "202"}))
+
+    assert CallRecord.objects.get().agent_id == mapped.pk
+
+
 def test_a_late_answered_event_does_not_move_an_ended_call_back(client, connection, agent):
     post(client, connection, event("ended", duration_seconds=30))
     post(client, connection, event("answered", agent=agent.username))
@@ -479,3 +489,20 @@ def test_the_console_loads_the_screen_pop_script(client, connection, personas):
     assert "phone/screen_pop.js" in page
     assert 'id="screen-pop-config"' in page
     assert 'id="call-panel"' in page
+
+
+def test_a_manager_connects_the_hotline_on_the_channel_pages(personas, console_client):
+    from channels_hub.models import ChannelConnection
+
+    manager = console_client(personas.manager)
+    response = manager.post(
+        "/console/channels/new/phone/",
+        {"name": "Hotline", "is_active": "on", "signing_secret": SECRET, "extensions": "201=x"},
+    )
+
+    assert response.status_code == 302
+    phone = ChannelConnection.objects.get(channel=Channel.PHONE)
+    assert phone.secrets == {"signing_secret": SECRET}
+    assert phone.settings["extensions"] == "201=x"
+    page = manager.get(f"/console/channels/{phone.pk}/").content.decode()
+    assert f"/hooks/phone/{phone.webhook_key}/" in page and SECRET not in page

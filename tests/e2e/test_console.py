@@ -20,7 +20,14 @@ from tests.factories import (
     MessageFactory,
     TicketFactory,
 )
-from tickets.models import Channel, Priority, TicketStatus, TicketTag
+from tickets.models import (
+    Channel,
+    DefaultTeamRule,
+    Priority,
+    RoutingPolicy,
+    TicketStatus,
+    TicketTag,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,6 +141,9 @@ def test_two_agents_work_the_same_ticket_live(asgi_server, console_page, screens
     agent_one, agent_two = name_agents(personas)
     seed_customer_with_history(personas)
     seed_inbox(personas)
+    # new messages join team A, whose routing is off: the ticket waits for someone to take it
+    DefaultTeamRule.objects.create(team=personas.team_a)
+    RoutingPolicy.objects.create(team=personas.team_a, enabled=False)
     one, two = console_page(agent_one), console_page(agent_two)
     for page in (one, two):
         page.goto(f"{asgi_server.url}/console/?view=unassigned")

@@ -43,6 +43,7 @@ from tickets.models import (
     Direction,
     Message,
     RunOutcome,
+    Survey,
     Ticket,
     TicketStatus,
     TicketStatusChange,
@@ -539,7 +540,13 @@ def _pending_ticket(committing):
 
 
 def outbound_count(ticket) -> int:
-    return Message.objects.filter(ticket=ticket, direction=Direction.OUTBOUND).count()
+    """Replies to the customer, not counting the satisfaction survey sent on solve."""
+    surveys = Survey.objects.filter(ticket=ticket).values("message_id")
+    return (
+        Message.objects.filter(ticket=ticket, direction=Direction.OUTBOUND)
+        .exclude(pk__in=surveys)
+        .count()
+    )
 
 
 def test_pending_72h_reminds_once_then_solves_after_96h(committing):

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
+from omniservice.celery import TRANSIENT_RETRY
 from tickets.automation import engine
 
-RETRYING = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "ignore_result": True,
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
 
-
-@shared_task(**RETRYING)
+@shared_task(**TRANSIENT_RETRY)
 def apply_event_rules(
     ticket_id: int,
     trigger: str,
@@ -37,12 +26,12 @@ def apply_event_rules(
     return len(runs)
 
 
-@shared_task(**RETRYING)
+@shared_task(**TRANSIENT_RETRY)
 def apply_time_rules(ticket_id: int) -> int:
     return len(engine.run_time_rules(ticket_id))
 
 
-@shared_task(ignore_result=True)
+@shared_task(**TRANSIENT_RETRY)
 def sweep_time_rules() -> int:
     """Periodic: hand every ticket a time rule may fire on to ``apply_time_rules``."""
     ids = engine.time_rule_candidates()

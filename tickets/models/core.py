@@ -7,7 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
-from omniservice.org.models import Store, Team
+from omniservice.org.models import Skill, Store, Team
 
 
 class TicketStatus(models.TextChoices):
@@ -115,6 +115,14 @@ class Ticket(models.Model):
     )
     tags = models.ManyToManyField(
         TicketTag, verbose_name=_("tags"), blank=True, related_name="tickets"
+    )
+    # Routing needs: the language the customer writes in (from the customer when the
+    # ticket opens) and the skills (product category, issue type) an agent must have.
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, blank=True
+    )
+    required_skills = models.ManyToManyField(
+        Skill, verbose_name=_("required skills"), blank=True, related_name="tickets"
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -24,6 +24,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from omniservice import realtime
+from omniservice.celery import TRANSIENT_RETRY
 from omniservice.org.models import Team
 from tickets import services
 from tickets.models import (
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 
 
-@shared_task(name="tickets.sla.check_sla_deadlines", acks_late=True, ignore_result=True)
+@shared_task(name="tickets.sla.check_sla_deadlines", **TRANSIENT_RETRY)
 def check_sla_deadlines() -> int:
     """Handle every ticket whose next warning or breach is due; returns how many."""
     now = timezone.now()
@@ -292,7 +293,7 @@ def _system_message(ticket: Ticket, text: str) -> Message:
     return message
 
 
-@shared_task(name="tickets.sla.recompute_open_tickets", acks_late=True, ignore_result=True)
+@shared_task(name="tickets.sla.recompute_open_tickets", **TRANSIENT_RETRY)
 def recompute_open_tickets(after_id: int = 0, chunk: int = 200, store_id: int | None = None) -> int:
     """Apply edited policies or calendars to every open ticket (or those of one store),
     a chunk per transaction."""
