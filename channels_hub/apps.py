@@ -8,5 +8,10 @@ class ChannelsHubConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the outbox handlers: message delivery, partner webhooks of automation,
-        # survey delivery.
-        from channels_hub import automation_webhooks, delivery, outreach  # noqa: F401
+        # survey delivery; and the IMAP polling tasks of email.
+        from channels_hub import (  # noqa: F401
+            automation_webhooks,
+            delivery,
+            email_tasks,
+            outreach,
+        )

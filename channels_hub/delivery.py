@@ -6,7 +6,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from channels_hub.adapters import PermanentDeliveryError, TransientDeliveryError, adapter_for
@@ -25,7 +26,14 @@ def deliver_message(payload: dict[str, Any]) -> None:
 
     A transient error is raised again so that the outbox retries it with backoff; when
     the outbox gives up, ``give_up_delivery`` marks the reply failed with the reason.
+    Reasons are written in the installation's language, whichever request or worker
+    thread runs the delivery.
     """
+    with translation.override(settings.LANGUAGE_CODE):
+        _deliver(payload)
+
+
+def _deliver(payload: dict[str, Any]) -> None:
     message = Message.objects.select_related("ticket").filter(pk=payload["message_id"]).first()
     if message is None or message.delivery_status != DeliveryStatus.QUEUED:
         return
@@ -70,7 +78,9 @@ def deliver_message(payload: dict[str, Any]) -> None:
 def give_up_delivery(payload: dict[str, Any], error: str) -> None:
     message = Message.objects.filter(pk=payload["message_id"]).first()
     if message is not None and message.delivery_status == DeliveryStatus.QUEUED:
-        _fail(message, _("Not delivered after repeated attempts: %(error)s") % {"error": error})
+        with translation.override(settings.LANGUAGE_CODE):
+            reason = _("Not delivered after repeated attempts: %(error)s") % {"error": error}
+        _fail(message, reason)
 
 
 def _fail(message: Message, reason: str) -> None:

@@ -108,5 +108,17 @@ class EarlyReceipt(models.Model):
         return f"{self.channel} {self.provider_message_id}: {self.status}"
 
 
-# Phone calls live in their own module (imported here so that Django registers them).
-from channels_hub.phone_models import CallbackTask, CallEventReceipt, CallRecord  # noqa: E402, F401
+from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
+from channels_hub.phone_models import CallbackTask, CallEventReceipt, CallRecord  # noqa: E402
+
+__all__ = [
+    "AutoKind",
+    "CallEventReceipt",
+    "CallRecord",
+    "CallbackTask",
+    "ChannelConnection",
+    "ConnectionHealth",
+    "EarlyReceipt",
+    "EmailMailbox",
+    "EmailRecord",
+]

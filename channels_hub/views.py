@@ -81,7 +81,9 @@ def _edit(request: HttpRequest, connection: ChannelConnection) -> HttpResponse:
             "connection": connection,
             "form": form,
             "test_form": SendTestForm(),
-            "webhook_url": webhook_url_of(request, connection) if connection.pk else "",
+            "webhook_url": webhook_url_of(request, connection)
+            if connection.pk and adapter.receives_webhooks
+            else "",
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -150,6 +150,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("ROUTING_SWEEP_SECONDS", 30, minimum=5)),
     },
     "nps-surveys": {"task": "tickets.surveys.tasks.send_nps_surveys", "schedule": 3600.0},
+    "email-imap-poll": {
+        "task": "channels_hub.email_tasks.poll_email_mailboxes",
+        "schedule": float(env_int("EMAIL_IMAP_POLL_SECONDS", 60, minimum=5)),
+    },
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
@@ -240,6 +244,11 @@ CHANNEL_SECRETS_KEYS = env_list("CHANNEL_SECRETS_KEYS", [])
 CHANNEL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # Providers that sign a timestamp (WeChat) are refused outside this tolerance (replays).
 CHANNEL_WEBHOOK_TOLERANCE_SECONDS = env_int("CHANNEL_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Email: the SMTP listener (`manage.py smtp_ingress`), IMAP polling and SMTP sending.
+SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
+SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525, minimum=1)
+SMTP_INGRESS_MAX_BYTES = env_int("SMTP_INGRESS_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+EMAIL_NETWORK_TIMEOUT_SECONDS = env_int("EMAIL_NETWORK_TIMEOUT_SECONDS", 30, minimum=1)
 
 # --- logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
@@ -249,7 +258,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every SMTP command at INFO
+    },
 }
 
 # --- tickets --------------------------------------------------------------------------

@@ -88,11 +88,19 @@ def thread_inbound_message(
     store: Store | None = None,
     subject: str = "",
     profile: dict[str, Any] | None = None,
+    ticket: Ticket | None = None,
+    automated: bool = False,
 ) -> InboundResult:
     """Store a customer's message on the right ticket; a retry returns the first result.
 
     The customer's open ticket continues whatever channel the message came from; a ticket
     solved less than ``TICKET_REOPEN_DAYS`` ago is reopened; otherwise a new one opens.
+    ``ticket``: the channel knows the conversation (an email's In-Reply-To): the message
+    lands on that ticket (or the one it was merged into), reopening it when solved; a
+    closed one is not continued. ``automated``: an auto-reply or bounce, kept for the
+    record on ``ticket`` (or the customer's open ticket; ``DomainError`` when there is
+    none) as a system message that moves no status, opens or reopens nothing and sends
+    no ``ticket_changed`` (so no rule, SLA clock or acknowledgement reacts to it).
     """
     body_text, body_html = _clean_body(text, html, attachments=attachments)
     if channel not in Channel.values:
@@ -115,6 +123,8 @@ def thread_inbound_message(
                     store=store,
                     subject=subject,
                     profile=profile or {},
+                    given=ticket,
+                    automated=automated,
                 )
         except IntegrityError:
             if attempt == 2:
@@ -146,15 +156,31 @@ def _thread(
     store: Store | None,
     subject: str,
     profile: dict[str, Any],
+    given: Ticket | None = None,
+    automated: bool = False,
 ) -> InboundResult:
+    now = timezone.now()
+    if automated:
+        return _store_automated(
+            channel=channel,
+            external_id=external_id,
+            identities=identities,
+            body_text=body_text,
+            body_html=body_html,
+            attachments=attachments,
+            given=given,
+        )
     resolution = resolve_customer(
         identities=identities, profile=profile, source=channel, actor=f"channel:{channel}"
     )
     customer = Customer.objects.select_for_update().get(pk=resolution.customer.pk)
-    now = timezone.now()
-    ticket, created, reopened = _ticket_to_continue(
-        customer, channel=channel, store=store, subject=subject or body_text, now=now
-    )
+    continued = _given_ticket_to_continue(given)
+    if continued is not None:
+        ticket, created, reopened = continued
+    else:
+        ticket, created, reopened = _ticket_to_continue(
+            customer, channel=channel, store=store, subject=subject or body_text, now=now
+        )
     message = Message.objects.create(
         ticket=ticket,
         direction=Direction.INBOUND,
@@ -186,6 +212,85 @@ def _thread(
     )
     _publish_message(message, changed=changed if activity_only else None)
     return InboundResult(ticket=ticket, message=message, created_ticket=created, reopened=reopened)
+
+
+def _live_ticket(given: Ticket | None) -> Ticket | None:
+    """The given ticket locked, following merges; None when it is closed or gone."""
+    pk = given.pk if given is not None else None
+    for _hop in range(5):
+        ticket = Ticket.objects.select_for_update().filter(pk=pk).first() if pk else None
+        if ticket is None:
+            return None
+        if not ticket.merged_into_id:
+            return None if ticket.status == TicketStatus.CLOSED else ticket
+        pk = ticket.merged_into_id
+    return None
+
+
+def _given_ticket_to_continue(given: Ticket | None) -> tuple[Ticket, bool, bool] | None:
+    ticket = _live_ticket(given)
+    if ticket is None:
+        return None
+    if ticket.status in OPEN_STATUSES:
+        return ticket, False, False
+    ticket.reopen_count += 1
+    _record_status(
+        ticket, TicketStatus.OPEN, actor=None, reason=gettext_noop("The customer wrote again")
+    )
+    return ticket, False, True
+
+
+def _store_automated(
+    *,
+    channel: str,
+    external_id: str | None,
+    identities: Sequence[IdentityClaim],
+    body_text: str,
+    body_html: str,
+    attachments: Sequence[UploadedContent],
+    given: Ticket | None,
+) -> InboundResult:
+    if given is None and identities:
+        given = (
+            Ticket.objects.filter(
+                status__in=OPEN_STATUSES,
+                merged_into__isnull=True,
+                customer__identities__kind=identities[0].kind,
+                customer__identities__value=identities[0].value,
+            )
+            .order_by("-updated_at")
+            .first()
+        )
+    ticket = _live_ticket(given)
+    if ticket is None:
+        raise DomainError(
+            _("An automatic message that belongs to no open ticket is not stored."),
+            code="automated_without_ticket",
+        )
+    message = Message.objects.create(
+        ticket=ticket,
+        direction=Direction.INBOUND,
+        channel=channel,
+        author_kind=AuthorKind.SYSTEM,
+        body_text=body_text,
+        body_html=body_html,
+        delivery_status=DeliveryStatus.RECEIVED,
+        external_id=external_id or None,
+    )
+    _save_attachments(message, attachments)
+    ticket.save(update_fields=["updated_at"])
+    realtime.publish(
+        ticket_groups(ticket),
+        "message.added",
+        {
+            "ticket_id": ticket.pk,
+            "message_id": message.pk,
+            "direction": message.direction,
+            "channel": message.channel,
+            "author_id": None,
+        },
+    )
+    return InboundResult(ticket=ticket, message=message)
 
 
 def _ticket_to_continue(

@@ -34,6 +34,7 @@ from tickets.forms import (
     status_filter_choices,
 )
 from tickets.models import Attachment, Channel, Priority, Ticket
+from tickets.reply_channels import reply_choice
 from tickets.selectors import ticket_for
 from tickets.visibility import can_see, sees_everything
 
@@ -114,8 +115,7 @@ def ticket_page(request: HttpRequest, number: int) -> HttpResponse:
         return render(request, "tickets/_summary.html", context)
     context.update(console_queries.ticket_page(ticket))
     context.update(
-        channel_choices=Channel.choices,
-        reply_channel=ticket.last_channel or ticket.origin_channel,
+        reply=reply_choice(ticket),
         search_view="all" if sees_everything(request.user) else "teams",
         console_config=_console_config(request, page="ticket", ticket=ticket),
     )

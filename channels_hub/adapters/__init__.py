@@ -14,6 +14,7 @@ from channels_hub.adapters.base import (
     WebhookRefused,
 )
 from channels_hub.adapters.builtin import BuiltinAdapter
+from channels_hub.adapters.email import EmailAdapter
 from channels_hub.adapters.messenger import InstagramAdapter, MessengerAdapter
 from channels_hub.adapters.phone import PhoneAdapter
 from channels_hub.adapters.sms import TwilioSmsAdapter
@@ -39,6 +40,7 @@ for _adapter in (
     InstagramAdapter(),
     TwilioSmsAdapter(),
     WeChatAdapter(),
+    EmailAdapter(),
     PhoneAdapter(),
 ):
     register_adapter(_adapter)

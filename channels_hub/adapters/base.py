@@ -127,6 +127,8 @@ class Adapter:
     limits = ChannelLimits()
     # Channels served by omniservice itself (console, store, kiosk) have no provider account.
     needs_connection = True
+    # Email arrives over SMTP and IMAP instead: its connections have no webhook URL.
+    receives_webhooks = True
     connection_fields: tuple[ConnectionField, ...] = ()
 
     # --- inbound --------------------------------------------------------------------

@@ -8,7 +8,6 @@ to ``/me/messages`` with the page token, as a ``RESPONSE`` inside the 24-hour wi
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
@@ -27,7 +26,7 @@ from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reas
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
-from tickets.models import Channel, DeliveryStatus, Message
+from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message
 
 if TYPE_CHECKING:
     from channels_hub.models import ChannelConnection
@@ -40,7 +39,7 @@ class MessengerAdapter(MetaAdapter):
     webhook_object = "page"
     identity_kind = IdentityKind.FACEBOOK_PSID
     provider = "Messenger"
-    limits = ChannelLimits(max_text_chars=2000, reply_window=timedelta(hours=24))
+    limits = ChannelLimits(max_text_chars=2000, reply_window=REPLY_WINDOWS[Channel.MESSENGER])
     connection_fields = META_FIELDS
 
     def parse(self, request: HttpRequest, connection: ChannelConnection) -> WebhookBatch:
@@ -122,4 +121,4 @@ class InstagramAdapter(MessengerAdapter):
     webhook_object = "instagram"
     identity_kind = IdentityKind.INSTAGRAM_ID
     provider = "Instagram"
-    limits = ChannelLimits(max_text_chars=1000, reply_window=timedelta(hours=24))
+    limits = ChannelLimits(max_text_chars=1000, reply_window=REPLY_WINDOWS[Channel.INSTAGRAM])

@@ -27,7 +27,6 @@ import logging
 import struct
 import time
 import xml.etree.ElementTree as ET
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -55,7 +54,7 @@ from channels_hub.adapters.base import (
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
 from customers.models import Identity, IdentityKind
-from tickets.models import Channel, DeliveryStatus, Message
+from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message
 
 if TYPE_CHECKING:
     from channels_hub.models import ChannelConnection
@@ -109,7 +108,7 @@ def encrypt_wechat(content: bytes, encoding_aes_key: str, app_id: str, *, random
 
 class WeChatAdapter(Adapter):
     channels = (Channel.WECHAT,)
-    limits = ChannelLimits(max_text_chars=2000, reply_window=timedelta(hours=48))
+    limits = ChannelLimits(max_text_chars=2000, reply_window=REPLY_WINDOWS[Channel.WECHAT])
     connection_fields = (
         ConnectionField("app_id", gettext_lazy("AppID")),
         ConnectionField("app_secret", gettext_lazy("AppSecret"), secret=True),

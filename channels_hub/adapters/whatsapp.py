@@ -9,7 +9,6 @@ refused before sending with a reason the console shows. Connection settings add
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
@@ -30,7 +29,7 @@ from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reas
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
-from tickets.models import Channel, DeliveryStatus, Message
+from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message
 
 if TYPE_CHECKING:
     from channels_hub.models import ChannelConnection
@@ -49,7 +48,7 @@ MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
 class WhatsAppAdapter(MetaAdapter):
     channels = (Channel.WHATSAPP,)
     webhook_object = "whatsapp_business_account"
-    limits = ChannelLimits(max_text_chars=4096, reply_window=timedelta(hours=24))
+    limits = ChannelLimits(max_text_chars=4096, reply_window=REPLY_WINDOWS[Channel.WHATSAPP])
     connection_fields = (
         ConnectionField("phone_number_id", gettext_lazy("Phone number id")),
         *META_FIELDS,

@@ -30,3 +30,9 @@ def make_connection(db, fake_provider):
 
 def webhook_url(connection: ChannelConnection) -> str:
     return f"/hooks/{connection.channel}/{connection.webhook_key}/"
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """Failure reasons are written in the installation's language; these tests read English."""
+    settings.LANGUAGE_CODE = "en"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -58,6 +60,16 @@ class Channel(models.TextChoices):
     PHONE = "phone", _("Phone")
     STORE = "store", _("Store")
     KIOSK = "kiosk", _("Self-service kiosk")
+
+
+# Free-form replies are allowed for this long after the customer's last message on the
+# channel (the providers' customer-service windows); outside, only approved templates.
+REPLY_WINDOWS: dict[str, timedelta] = {
+    Channel.WHATSAPP: timedelta(hours=24),
+    Channel.MESSENGER: timedelta(hours=24),
+    Channel.INSTAGRAM: timedelta(hours=24),
+    Channel.WECHAT: timedelta(hours=48),
+}
 
 
 class TicketTag(models.Model):
