@@ -28,7 +28,7 @@ from customers.services import resolve_customer
 from customers.signals import customer_merged
 from omniservice import realtime
 from omniservice.errors import ConflictError, DomainError
-from omniservice.org.models import Store, Team
+from omniservice.org.models import StaffProfile, Store, Team
 from omniservice.outbox.services import enqueue
 from tickets.attachments import UploadedContent
 from tickets.models import (
@@ -632,8 +632,9 @@ def hand_over_to_store(
     """Give an online conversation to a store ("visit us, we have reserved it").
 
     The ticket gets the store and the store's own team when it has one, so the store's
-    staff see it, with its whole history; a note keeps the reason; the customer is told
-    only when ``reply_text`` is given. Groups before and after hear of it.
+    staff see it, with its whole history, in their queue (an assignee who does not work
+    there is removed); a note keeps the reason; the customer is told only when
+    ``reply_text`` is given. Groups before and after hear of it.
     """
     if not reason.strip():
         raise DomainError(_("Say why the store takes over."), code="reason_required")
@@ -647,6 +648,12 @@ def hand_over_to_store(
     if store_team is not None and ticket.team_id != store_team.pk:
         ticket.team = store_team
         changed.append("team")
+    if (
+        ticket.assignee_id is not None
+        and not StaffProfile.objects.filter(user_id=ticket.assignee_id, home_store=store).exists()
+    ):
+        ticket.assignee = None  # into the store's queue, for its own staff to take
+        changed.append("assignee")
     if ticket.status == TicketStatus.SOLVED:
         _record_status(ticket, TicketStatus.OPEN, actor=actor, reason=gettext_noop("Handed over"))
         changed.append("status")

@@ -375,3 +375,22 @@ def test_the_tablet_and_the_call_backs_speak_chinese(personas, client):
     for text in ["记录到店", "取货", "送修", "投诉", "保存到客户工单"]:
         assert text in tablet.content.decode()
     assert "待回电话" in callbacks.content.decode()
+
+
+def test_handover_puts_the_ticket_in_the_stores_queue(personas, online_ticket):
+    from tickets.services import assign
+
+    assign(ticket=online_ticket, actor=None, assignee=personas.agent.user)
+
+    ticket = hand_over_to_store(
+        ticket=online_ticket, store=personas.store_one, actor=personas.agent.user, reason="x"
+    )
+
+    assert ticket.assignee_id is None
+    clerk_ticket = hand_over_to_store(
+        ticket=assign(ticket=ticket, actor=None, assignee=personas.store_clerk.user),
+        store=personas.store_one,
+        actor=personas.agent.user,
+        reason="again",
+    )
+    assert clerk_ticket.assignee_id == personas.store_clerk.user.pk  # works there: kept
