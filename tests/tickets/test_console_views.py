@@ -331,8 +331,8 @@ def test_reply_box_defaults_to_the_last_channel_and_offers_allowed_statuses(pers
     offered = set(re.findall(r'<option value="(\w+)"', status_select))
     assert offered == {"new", "open", "pending", "on_hold", "solved"}
     assignee_select = body.split('id="control-assignee"')[1].split("</select>")[0]
-    assert str(personas.teammate.user.pk) in assignee_select
-    assert str(personas.outsider.user.pk) not in assignee_select
+    assert f'value="{personas.teammate.user.pk}"' in assignee_select
+    assert f'value="{personas.outsider.user.pk}"' not in assignee_select
 
 
 def test_timeline_fragment_renders_the_conversation_only(personas):
