@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels_hub.adapters.base import InboundMessage, Receipt, WebhookBatch
@@ -16,6 +18,7 @@ from tickets.models import Direction, Message
 from tickets.services import InboundResult, record_delivery, thread_inbound_message
 
 logger = logging.getLogger(__name__)
+HEALTH_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass
@@ -51,8 +54,19 @@ def ingest_batch(batch: WebhookBatch, *, connection: ChannelConnection) -> Inges
         else:
             summary.receipts_waiting += 1
     if summary.stored:
-        ChannelConnection.objects.filter(pk=connection.pk).update(last_inbound_at=timezone.now())
+        _mark_inbound(connection)
     return summary
+
+
+def _mark_inbound(connection: ChannelConnection) -> None:
+    """Health shows when a connection last received a message, to the minute: writing it
+    on every webhook would make all of them queue on this one row's lock."""
+    now = timezone.now()
+    stale = now - HEALTH_RESOLUTION
+    if connection.last_inbound_at is None or connection.last_inbound_at < stale:
+        ChannelConnection.objects.filter(pk=connection.pk).filter(
+            Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=stale)
+        ).update(last_inbound_at=now)
 
 
 def ingest_message(inbound: InboundMessage, *, store: Store | None = None) -> InboundResult:

@@ -193,7 +193,9 @@ def _thread(
         store=store,
     )
     _save_attachments(message, attachments)
-    changed = ["last_customer_message_at", "last_channel", *(["status"] if reopened else [])]
+    changed = ["last_customer_message_at", *(["status"] if reopened else [])]
+    if created or ticket.last_channel != channel:  # routing and SLA: only on a real switch
+        changed.append("last_channel")
     ticket.last_customer_message_at, ticket.last_channel = now, channel
     if ticket.status == TicketStatus.PENDING:
         _record_status(
@@ -791,20 +793,43 @@ def _ticket_state(ticket: Ticket, changed: list[str]) -> dict[str, Any]:
     }
 
 
+def add_timeline_event(*, ticket: Ticket, text: str, signal: bool = True) -> Message:
+    """A system line on the ticket's timeline (an SLA warning, a survey answer), live.
+
+    ``signal=False`` for writers that must not wake the ``ticket_changed`` receivers (the
+    SLA job writing about the clock it keeps); the ticket's ``updated_at`` then stays too.
+    """
+    message = Message.objects.create(
+        ticket=ticket,
+        direction=Direction.EVENT,
+        channel=Channel.CONSOLE,
+        author_kind=AuthorKind.SYSTEM,
+        body_text=text,
+    )
+    if not signal:
+        realtime.publish(ticket_groups(ticket), "message.added", _message_event(message))
+        return message
+    ticket.save(update_fields=["updated_at"])
+    _publish_message(message)
+    return message
+
+
+def _message_event(message: Message) -> dict[str, Any]:
+    return {
+        "ticket_id": message.ticket_id,
+        "message_id": message.pk,
+        "direction": message.direction,
+        "channel": message.channel,
+        "author_id": message.author_user_id,
+    }
+
+
 def _publish_message(message: Message, *, changed: list[str] | None = None) -> None:
     """``changed``: the ticket fields this message moved, sent with the ticket's state in
     the same event (then no ticket.updated is sent for them)."""
     ticket = message.ticket
     data: dict[str, Any] = _ticket_state(ticket, changed) if changed is not None else {}
-    data.update(
-        {
-            "ticket_id": ticket.pk,
-            "message_id": message.pk,
-            "direction": message.direction,
-            "channel": message.channel,
-            "author_id": message.author_user_id,
-        }
-    )
+    data.update(_message_event(message))
     realtime.publish(ticket_groups(ticket), "message.added", data)
     ticket_changed.send(Ticket, ticket=ticket, event="message_added", changed=[], message=message)
 

@@ -364,6 +364,20 @@
 
   // Forms marked data-async post with fetch and stay on the page; without JS they
   // post normally and the server redirects back (POST/redirect/GET).
+  // POST a form's data and read the JSON answer: {ok, data}. Shared with macros.js.
+  function postForm(url, body) {
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRFToken": body.get("csrfmiddlewaretoken") || "" }
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    });
+  }
+  window.omniConsole = window.omniConsole || {};
+  window.omniConsole.postForm = postForm;
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.matches || !form.matches("form[data-async]")) return;
@@ -371,14 +385,7 @@
     if (form.classList.contains("busy")) return;
     var body = new FormData(form);
     form.classList.add("busy");
-    fetch(form.action, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": body.get("csrfmiddlewaretoken") || "" }
-    }).then(function (response) {
-      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
-    }).then(function (result) {
+    postForm(form.action, body).then(function (result) {
       if (result.ok) {
         flash(result.data.message, "success");
         if (form === replyForm) {

@@ -201,13 +201,8 @@
     var body = new FormData(form);
     body.set("macro", String(chosen.id));
     form.classList.add("busy");
-    fetch(data.sendUrl, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": body.get("csrfmiddlewaretoken") || "" }
-    }).then(function (response) {
-      return response.json().then(function (payload) { return { ok: response.ok, payload: payload }; });
+    window.omniConsole.postForm(data.sendUrl, body).then(function (answer) {
+      return { ok: answer.ok, payload: answer.data };
     }).then(function (result) {
       if (result.ok) {
         text.value = "";

@@ -48,6 +48,10 @@ DUE_FIELDS = {
     SlaTarget.RESOLUTION: "resolution_due_at",
 }
 # A change of any other field (subject, tags, assignee...) leaves the clock alone.
+# Ticket fields a new message moves; their change is followed by a message_added signal.
+MESSAGE_FIELDS = frozenset(
+    {"last_channel", "last_customer_message_at", "last_agent_message_at", "first_response_at"}
+)
 RELEVANT_FIELDS = frozenset(
     {
         "status",
@@ -323,7 +327,10 @@ def update_sla_clock(
     **kwargs: Any,
 ) -> None:
     """tickets -> sla: recompute the due times in the transaction of the change."""
-    if event == "updated" and not RELEVANT_FIELDS.intersection(changed):
+    relevant = RELEVANT_FIELDS.intersection(changed)
+    if event == "updated" and (not relevant or relevant <= MESSAGE_FIELDS):
+        # Nothing the clock reads, or only what a new message moved: the message_added
+        # signal that follows in the same transaction recomputes once, with the message.
         return
     if event == "message_added" and (
         message is None or message.direction not in (Direction.INBOUND, Direction.OUTBOUND)

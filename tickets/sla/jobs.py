@@ -30,9 +30,6 @@ from tickets import services
 from tickets.models import (
     OPEN_STATUSES,
     PRIORITY_RANK,
-    AuthorKind,
-    Channel,
-    Direction,
     Message,
     Priority,
     Ticket,
@@ -272,25 +269,7 @@ def _when(instant: datetime) -> str:
 
 
 def _system_message(ticket: Ticket, text: str) -> Message:
-    message = Message.objects.create(
-        ticket=ticket,
-        direction=Direction.EVENT,
-        channel=Channel.CONSOLE,
-        author_kind=AuthorKind.SYSTEM,
-        body_text=text,
-    )
-    realtime.publish(
-        ticket_groups(ticket),
-        "message.added",
-        {
-            "ticket_id": ticket.pk,
-            "message_id": message.pk,
-            "direction": message.direction,
-            "channel": message.channel,
-            "author_id": None,
-        },
-    )
-    return message
+    return services.add_timeline_event(ticket=ticket, text=text, signal=False)
 
 
 @shared_task(name="tickets.sla.recompute_open_tickets", **TRANSIENT_RETRY)

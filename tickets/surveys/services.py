@@ -42,7 +42,6 @@ from tickets.models import (
     AuthorKind,
     BadScoreAction,
     Channel,
-    Direction,
     Message,
     SatisfactionPolicy,
     Survey,
@@ -53,7 +52,7 @@ from tickets.models import (
     TicketStatusChange,
 )
 from tickets.signals import ticket_changed
-from tickets.visibility import MANAGERS_GROUP, ticket_groups
+from tickets.visibility import MANAGERS_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -286,27 +285,7 @@ def _answer_event_text(survey: Survey) -> str:
 
 
 def _add_timeline_event(ticket: Ticket, text: str) -> Message:
-    message = Message.objects.create(
-        ticket=ticket,
-        direction=Direction.EVENT,
-        channel=Channel.CONSOLE,
-        author_kind=AuthorKind.SYSTEM,
-        body_text=text,
-    )
-    ticket.save(update_fields=["updated_at"])
-    realtime.publish(
-        ticket_groups(ticket),
-        "message.added",
-        {
-            "ticket_id": ticket.pk,
-            "message_id": message.pk,
-            "direction": message.direction,
-            "channel": message.channel,
-            "author_id": None,
-        },
-    )
-    ticket_changed.send(Ticket, ticket=ticket, event="message_added", changed=[], message=message)
-    return message
+    return services.add_timeline_event(ticket=ticket, text=text)
 
 
 def _apply_bad_score_policy(survey: Survey, ticket: Ticket, policy: SatisfactionPolicy) -> str:
