@@ -46,6 +46,9 @@ def test_handover_reaches_the_store_live_and_the_visit_is_logged_on_the_tablet(
     personas.store_one.save(update_fields=["name"])
     # Through the server (the test thread runs Playwright's event loop: no publishing here).
     number = post_message(asgi_server.url, QUESTION)
+    # The agent's conversation (before any console is open, so routing does not hand it to
+    # whoever connects first).
+    Ticket.objects.filter(pk=number).update(assignee=personas.agent.user)
     ticket = Ticket.objects.get(pk=number)
     agent = console_page(personas.agent.user)
     clerk = console_page(personas.store_clerk.user, width=1024, height=768)
