@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from channels_hub.models import ChannelConnection, WebChatVisitor
+from channels_hub.models import CallbackTask, CallRecord, ChannelConnection, WebChatVisitor
 
 
 @admin.register(ChannelConnection)
@@ -33,3 +33,26 @@ class WebChatVisitorAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(CallRecord)
+class CallRecordAdmin(admin.ModelAdmin):
+    """Calls as the PBX reported them (read only: the webhook writes them)."""
+
+    list_display = ("call_id", "direction", "state", "customer_number", "agent", "started_at")
+    list_filter = ("state", "direction")
+    search_fields = ("call_id", "customer_number")
+    raw_id_fields = ("customer", "ticket", "message", "agent")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CallbackTask)
+class CallbackTaskAdmin(admin.ModelAdmin):
+    list_display = ("ticket", "status", "created_at", "done_by", "done_at")
+    list_filter = ("status",)
+    raw_id_fields = ("call", "ticket", "done_by")

@@ -150,9 +150,13 @@ class WebChatVisitor(models.Model):
 
 
 from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
+from channels_hub.phone_models import CallbackTask, CallEventReceipt, CallRecord  # noqa: E402
 
 __all__ = [
     "AutoKind",
+    "CallEventReceipt",
+    "CallRecord",
+    "CallbackTask",
     "ChannelConnection",
     "ConnectionHealth",
     "EarlyReceipt",

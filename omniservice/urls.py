@@ -35,6 +35,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("console/calls/", include("channels_hub.phone_urls")),
+    path("console/store/", include("channels_hub.store_urls")),
     path("console/channels/", include("channels_hub.urls_console")),
     path("console/", include("tickets.urls")),
     path("survey/", include("tickets.surveys.urls")),

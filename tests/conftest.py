@@ -53,6 +53,19 @@ def _isolated_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _celery_join_allowed():
+    """Eager ``delay()`` sets and restores a process-wide "joins would block" flag around
+    the task; tests that run eager tasks from several threads at once (the PostgreSQL
+    concurrency tests) can restore it in the wrong order and leave it set, so a later
+    test's ``result.get()`` fails with "Never call result.get() within a task!". The
+    project never joins a result; each test starts with the flag cleared."""
+    from celery.result import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield
+
+
 @dataclass
 class Personas:
     store_one: object

@@ -28,7 +28,7 @@ from customers.services import resolve_customer
 from customers.signals import customer_merged
 from omniservice import realtime
 from omniservice.errors import ConflictError, DomainError
-from omniservice.org.models import Store, Team
+from omniservice.org.models import StaffProfile, Store, Team
 from omniservice.outbox.services import enqueue
 from tickets.attachments import MAX_ATTACHMENTS_PER_MESSAGE, UploadedContent
 from tickets.models import (
@@ -622,6 +622,73 @@ def link_tickets(*, ticket: Ticket, other: Ticket) -> TicketLink:
     low, high = sorted([ticket, other], key=lambda t: t.pk)
     link, _created = TicketLink.objects.get_or_create(from_ticket=low, to_ticket=high)
     return link
+
+
+@transaction.atomic
+def revise_message_text(*, message: Message, text: str) -> Message:
+    """Rewrite the text of a channel's own record that grows after it was stored (a
+    phone call: ringing, then answered, its duration and the agent's notes)."""
+    body_text, _html = _clean_body(text, "", attachments=())
+    message = Message.objects.select_for_update().select_related("ticket").get(pk=message.pk)
+    if message.body_text != body_text:
+        message.body_text = body_text
+        message.save(update_fields=["body_text"])
+        ticket = message.ticket
+        realtime.publish(
+            ticket_groups(ticket),
+            "message.updated",
+            {"ticket_id": ticket.pk, "message_id": message.pk},
+        )
+    return message
+
+
+@transaction.atomic
+def hand_over_to_store(
+    *,
+    ticket: Ticket,
+    store: Store,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    reply_text: str = "",
+) -> Ticket:
+    """Give an online conversation to a store ("visit us, we have reserved it").
+
+    The ticket gets the store and the store's own team when it has one, so the store's
+    staff see it, with its whole history, in their queue (an assignee who does not work
+    there is removed); a note keeps the reason; the customer is told only when
+    ``reply_text`` is given. Groups before and after hear of it.
+    """
+    if not reason.strip():
+        raise DomainError(_("Say why the store takes over."), code="reason_required")
+    ticket = _lock(ticket)
+    before = ticket_groups(ticket)
+    changed = []
+    if ticket.store_id != store.pk:
+        ticket.store = store
+        changed.append("store")
+    store_team = Team.objects.filter(store=store).order_by("pk").first()
+    if store_team is not None and ticket.team_id != store_team.pk:
+        ticket.team = store_team
+        changed.append("team")
+    if (
+        ticket.assignee_id is not None
+        and not StaffProfile.objects.filter(user_id=ticket.assignee_id, home_store=store).exists()
+    ):
+        ticket.assignee = None  # into the store's queue, for its own staff to take
+        changed.append("assignee")
+    if ticket.status == TicketStatus.SOLVED:
+        _record_status(ticket, TicketStatus.OPEN, actor=actor, reason=gettext_noop("Handed over"))
+        changed.append("status")
+    ticket.save()
+    _publish_ticket(ticket, "ticket.updated", changed or ["store"], extra_groups=before)
+    add_note(
+        ticket=ticket,
+        author=actor,
+        text=_("Handed over to %(store)s: %(reason)s") % {"store": store.name, "reason": reason},
+    )
+    if reply_text.strip():
+        reply(ticket=ticket, author=actor, text=reply_text)
+    return Ticket.objects.get(pk=ticket.pk)
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from channels_hub.adapters.base import (
 from channels_hub.adapters.builtin import BuiltinAdapter
 from channels_hub.adapters.email import EmailAdapter
 from channels_hub.adapters.messenger import InstagramAdapter, MessengerAdapter
+from channels_hub.adapters.phone import PhoneAdapter
 from channels_hub.adapters.sms import TwilioSmsAdapter
 from channels_hub.adapters.web_chat import WebChatAdapter
 from channels_hub.adapters.wechat import WeChatAdapter
@@ -42,6 +43,7 @@ for _adapter in (
     WeChatAdapter(),
     EmailAdapter(),
     WebChatAdapter(),
+    PhoneAdapter(),
 ):
     register_adapter(_adapter)
 

@@ -266,6 +266,8 @@
     }
     if (type === "pong" || type === "error") return;
     var gap = trackSeqs(data);
+    // Other scripts (the screen pop, static/phone/screen_pop.js) listen to the live events.
+    document.dispatchEvent(new CustomEvent("console:event", { detail: data }));
     if (type === "agent.presence_changed" && data.user_id === config.userId) {
       setLive(data.presence === "away" ? "away" : "live");  // as recorded by the server
     }

@@ -411,6 +411,27 @@ def test_without_a_rule_tickets_wait_in_the_general_queue_served_by_every_agent(
     assert assignee_of(ticket) == agent.user_id
 
 
+def test_store_staff_never_get_general_queue_work_only_their_stores():
+    from tests.factories import StoreFactory
+    from tickets.routing.triggers import route_for_agent
+
+    store = StoreFactory()
+    clerk = RoutableAgentFactory(role="store_staff", home_store=store)
+    online_question = queued_ticket()
+    store_question = queued_ticket(store=store)
+
+    engine.route_waiting_tickets()
+
+    assert assignee_of(online_question) is None
+    assert is_queued(online_question)
+    assert assignee_of(store_question) == clerk.user_id
+
+    agent = RoutableAgentFactory()
+    route_for_agent(agent.user_id)  # what coming online triggers
+
+    assert assignee_of(online_question) == agent.user_id
+
+
 def test_a_team_with_routing_off_keeps_its_queue_for_people_to_take(team):
     RoutingPolicy.objects.create(team=team, enabled=False)
     RoutableAgentFactory(teams=[team])

@@ -35,7 +35,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from customers.models import ValueTier
-from omniservice.org.models import Presence, StaffProfile
+from omniservice.org.models import Presence, Role, StaffProfile
 from tickets import services
 from tickets.models import (
     OPEN_STATUSES,
@@ -138,7 +138,7 @@ def load_agents(team_key: int, store_ids: set[int]) -> list[rules.Agent]:
     """The candidates of a batch: team members (everyone for the general queue) and the
     staff of its stores, the online ones locked, with their current load."""
     scope = Q(role__in=rules.ROUTABLE_ROLES)
-    reach = Q() if team_key == GENERAL else Q(teams=team_key)
+    reach = ~Q(role=Role.STORE_STAFF) if team_key == GENERAL else Q(teams=team_key)
     if store_ids:
         reach |= Q(home_store_id__in=store_ids) | Q(teams__store_id__in=store_ids)
     ids = set(StaffProfile.objects.filter(scope & reach).values_list("pk", flat=True))

@@ -115,11 +115,17 @@ class Reservation:
 
 
 def is_candidate(agent: Agent, work: Work) -> bool:
-    """Whose queue this is: members of the ticket's team and the staff of its store."""
+    """Whose queue this is: members of the ticket's team and the staff of its store.
+
+    The general queue (no team) is the contact centre's: store staff work their own
+    store's tickets and their teams' queues, never online work that concerns no store.
+    """
     in_store = work.store_id is not None and work.store_id in agent.store_ids
     if work.store_only:
         return in_store
-    return in_store or (work.team_id is None or work.team_id in agent.team_ids)
+    if work.team_id is None:
+        return in_store or agent.role != Role.STORE_STAFF
+    return in_store or work.team_id in agent.team_ids
 
 
 def static_rejection(agent: Agent, work: Work, reservation: Reservation) -> str | None:
