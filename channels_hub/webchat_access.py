@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 import uuid
 import zoneinfo
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from channels_hub.models import ChannelConnection
 from customers.identity import CONTROL_CHARS
+from omniservice import ratelimit
 from omniservice.errors import DomainError
 from omniservice.org.models import Presence, Role, StaffProfile
 from tickets.models import BusinessCalendar, Channel
@@ -224,28 +223,11 @@ def check_client_id(value: Any) -> str:
 # --- rate limits ------------------------------------------------------------------------
 
 
-def client_address(meta: dict[str, Any]) -> str:
-    """The visitor's address: behind the proxy (``BEHIND_TLS_PROXY``), the one the proxy
-    appended last to X-Forwarded-For (a client can only forge the entries before it)."""
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        return forwarded.split(",")[-1].strip()
-    return str(meta.get("REMOTE_ADDR", ""))
-
-
 def check_rate(token: VisitorToken, *, ip: str) -> None:
-    """Fixed one-minute windows per visitor and per address; 429 past the limit."""
+    """Per visitor and per address (five visitors' worth, e.g. a shop's Wi-Fi); 429 past it."""
     limit = settings.WEB_CHAT_MESSAGES_PER_MINUTE
-    window = int(time.time() // RATE_WINDOW_SECONDS)
-    for ident, allowed in ((f"v:{token.visitor_id}", limit), (f"ip:{ip}", limit * 5)):
-        key = f"webchat-rate:{ident}:{window}"
-        cache.add(key, 0, timeout=RATE_WINDOW_SECONDS * 2)
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.add(key, 1, timeout=RATE_WINDOW_SECONDS * 2)
-            count = 1
-        if count > allowed:
+    for key, allowed in ((f"webchat-v:{token.visitor_id}", limit), (f"webchat-ip:{ip}", limit * 5)):
+        if not ratelimit.hit(key, allowed, RATE_WINDOW_SECONDS).allowed:
             raise WebChatRefused(
                 _("Too many messages; wait a minute."), code="throttled", status=429
             )

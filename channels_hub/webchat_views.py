@@ -36,7 +36,6 @@ from channels_hub.webchat_access import (
     bearer_token,
     check_client_id,
     check_rate,
-    client_address,
     issue_socket_token,
     issue_token,
     origin_allowed,
@@ -46,6 +45,7 @@ from channels_hub.webchat_access import (
     widget_connection,
 )
 from channels_hub.webchat_texts import widget_texts
+from omniservice import ratelimit
 from omniservice.errors import DomainError
 from tickets.attachments import (
     MAX_ATTACHMENT_BYTES,
@@ -244,7 +244,7 @@ def _post(
             code="empty_message",
             fields={"text": [_("Write your message.")]},
         )
-    check_rate(token, ip=client_address(request.META))
+    check_rate(token, ip=ratelimit.client_address(request.META))
     return webchat.post_visitor_message(
         connection=connection,
         token=token,

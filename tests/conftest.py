@@ -54,6 +54,15 @@ def _isolated_cache():
 
 
 @pytest.fixture(autouse=True)
+def _rate_window_held(monkeypatch):
+    """Rate limits count in fixed one-minute windows; a test that fills one must not see
+    it roll over midway. Tests of the windows themselves move this clock."""
+    from omniservice import ratelimit
+
+    monkeypatch.setattr(ratelimit, "now", lambda: 1_800_000_010.0)
+
+
+@pytest.fixture(autouse=True)
 def _celery_join_allowed():
     """Eager ``delay()`` sets and restores a process-wide "joins would block" flag around
     the task; tests that run eager tasks from several threads at once (the PostgreSQL

@@ -1,15 +1,14 @@
-"""Fixed-window rate limit per API key (or console user), O(1) per request in the cache."""
+"""Rate limit per API key (or console user): a fixed window (``omniservice.ratelimit``)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from omniservice import ratelimit
 from omniservice.api.models import ApiKey
 
 WINDOW_SECONDS = 60
@@ -23,21 +22,13 @@ class PerClientRateThrottle(BaseThrottle):
             return f"k{key.pk}", key.rate_per_minute or settings.API_DEFAULT_RATE_PER_MINUTE
         if request.user and request.user.is_authenticated:
             return f"u{request.user.pk}", settings.API_DEFAULT_RATE_PER_MINUTE
-        return f"ip{self.get_ident(request)}", ANONYMOUS_RATE_PER_MINUTE
+        return f"ip{ratelimit.client_address(request.META)}", ANONYMOUS_RATE_PER_MINUTE
 
     def allow_request(self, request: Request, view: Any) -> bool:
         ident, limit = self._identity(request)
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        cache_key = f"throttle:{ident}:{window}"
-        cache.add(cache_key, 0, timeout=WINDOW_SECONDS * 2)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:
-            cache.add(cache_key, 1, timeout=WINDOW_SECONDS * 2)
-            count = 1
-        self._wait = (window + 1) * WINDOW_SECONDS - now
-        return count <= limit
+        rate = ratelimit.hit(f"api:{ident}", limit, WINDOW_SECONDS)
+        self._wait = rate.retry_after
+        return rate.allowed
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)

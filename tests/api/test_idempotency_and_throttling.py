@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from customers.models import Customer, CustomerEvent
+from omniservice import ratelimit
 from omniservice.api import throttling
 from omniservice.api.keys import create_api_key
 from omniservice.api.models import ApiKey, IdempotencyRecord
@@ -173,7 +174,7 @@ def test_idempotency_key_is_ignored_on_patch(partner):
 def clock(monkeypatch) -> SimpleNamespace:
     """The throttle's clock, frozen 15 s into a minute window; move it with ``clock.now``."""
     clock = SimpleNamespace(now=1_700_000_040.0 + 15)  # 1_700_000_040 is a multiple of 60
-    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: clock.now))
+    monkeypatch.setattr(ratelimit, "now", lambda: clock.now)
     return clock
 
 

@@ -507,7 +507,7 @@ def test_create_web_chat_command_prints_the_tag(db, capsys):
 
 
 def test_rate_limit_per_address_uses_the_proxys_last_hop_only_behind_the_proxy(settings):
-    from channels_hub.webchat_access import client_address
+    from omniservice.ratelimit import client_address
 
     meta = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
     assert client_address(meta) == "10.0.0.2"

@@ -433,7 +433,8 @@ def test_the_satisfaction_api_of_an_unknown_ticket_is_404(partner):
     assert partner.get(satisfaction_url(999999)).status_code == 404
 
 
-def test_behind_the_proxy_each_client_has_its_own_rate_limit():
+def test_behind_the_proxy_each_client_has_its_own_rate_limit(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # BEHIND_TLS_PROXY
     survey = SurveyFactory()
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
 

@@ -9,14 +9,11 @@ token; the pages are never cached, indexed or leaked through the Referer header.
 
 from __future__ import annotations
 
-import ipaddress
-import time
 import zoneinfo
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
+from omniservice import ratelimit
 from omniservice.errors import ConflictError, DomainError, NotFoundError
 from tickets.models import SatisfactionPolicy, Survey, SurveyKind
 from tickets.surveys import services as surveys
@@ -65,32 +63,6 @@ class CommentForm(forms.Form):
     )
 
 
-def _client_address(request: HttpRequest) -> str:
-    """The client's address; behind our own proxy (a private peer), the last hop it
-    appended to X-Forwarded-For (a client can only forge the entries before it)."""
-    peer = request.META.get("REMOTE_ADDR", "")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    try:
-        via_proxy = bool(forwarded) and ipaddress.ip_address(peer).is_private
-    except ValueError:
-        via_proxy = False
-    if via_proxy:
-        return forwarded.rsplit(",", 1)[-1].strip() or peer
-    return peer or "unknown"
-
-
-def _within_rate(key: str, limit: int) -> bool:
-    window = int(time.time() // 60)
-    cache_key = f"survey-rate:{key}:{window}"
-    cache.add(cache_key, 0, timeout=120)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:
-        cache.add(cache_key, 1, timeout=120)
-        count = 1
-    return count <= limit
-
-
 def _private(response: HttpResponse, language: str | None = None) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     # Not "no-referrer": browsers would then post with "Origin: null" and fail the CSRF check.
@@ -118,9 +90,10 @@ def _page_language(request: HttpRequest, survey: Survey) -> str:
 
 @require_http_methods(["GET", "POST"])
 def survey_page(request: HttpRequest, token: str) -> HttpResponse:
-    if not _within_rate(f"ip:{_client_address(request)}", RATE_PER_MINUTE):
+    rate = ratelimit.hit(f"survey-ip:{ratelimit.client_address(request.META)}", RATE_PER_MINUTE)
+    if not rate.allowed:
         response = _notice(request, "throttled", status=429)
-        response["Retry-After"] = "60"
+        response["Retry-After"] = str(max(1, round(rate.retry_after)))
         return response
     survey = surveys.survey_for_token(token)
     if survey is None:
@@ -148,7 +121,7 @@ def _survey_view(
     page_error = ""
     status = 200
     if request.method == "POST":
-        if not _within_rate(f"survey:{survey.pk}", ANSWERS_PER_MINUTE):
+        if not ratelimit.hit(f"survey-answers:{survey.pk}", ANSWERS_PER_MINUTE).allowed:
             return _notice(request, "throttled", status=429, language=language)
         try:
             if survey.answered_at is None:
