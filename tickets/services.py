@@ -173,10 +173,17 @@ def _thread(
     resolution = resolve_customer(
         identities=identities, profile=profile, source=channel, actor=f"channel:{channel}"
     )
-    customer = Customer.objects.select_for_update().get(pk=resolution.customer.pk)
+    customer = (  # a new customer's row is ours until commit; any other is locked first
+        resolution.customer
+        if resolution.created
+        else Customer.objects.select_for_update().get(pk=resolution.customer.pk)
+    )
     continued = _given_ticket_to_continue(given)
     if continued is not None:
         ticket, created, reopened = continued
+    elif resolution.created:  # a first message: there is nothing to continue
+        ticket = _new_ticket(customer, channel=channel, store=store, subject=subject or body_text)
+        created, reopened = True, False
     else:
         ticket, created, reopened = _ticket_to_continue(
             customer, channel=channel, store=store, subject=subject or body_text, now=now
@@ -210,7 +217,11 @@ def _thread(
     # carrying the ticket's state: half the frames per socket of a separate ticket.updated.
     activity_only = not created and not reopened and set(changed) <= MESSAGE_ACTIVITY_FIELDS
     _publish_ticket(
-        ticket, "ticket.created" if created else "ticket.updated", changed, live=not activity_only
+        ticket,
+        "ticket.created" if created else "ticket.updated",
+        changed,
+        live=not activity_only,
+        message_follows=created,
     )
     _publish_message(message, changed=changed if activity_only else None)
     return InboundResult(ticket=ticket, message=message, created_ticket=created, reopened=reopened)
@@ -319,6 +330,10 @@ def _ticket_to_continue(
             solved, TicketStatus.OPEN, actor=None, reason=gettext_noop("The customer wrote again")
         )
         return solved, False, True
+    return _new_ticket(customer, channel=channel, store=store, subject=subject), True, False
+
+
+def _new_ticket(customer: Customer, *, channel: str, store: Store | None, subject: str) -> Ticket:
     ticket = Ticket.objects.create(
         customer=customer,
         subject=_subject_from(subject),
@@ -330,7 +345,7 @@ def _ticket_to_continue(
     TicketStatusChange.objects.create(
         ticket=ticket, to_status=TicketStatus.NEW, actor_label=f"channel:{channel}"
     )
-    return ticket, True, False
+    return ticket
 
 
 def _subject_from(text: str) -> str:
@@ -790,6 +805,7 @@ def _publish_ticket(
     extra_groups: Iterable[str] = (),
     *,
     live: bool = True,
+    message_follows: bool = False,
 ) -> None:
     """Tell the consoles (unless ``live`` is False: the change rides on another event) and
     the rest of tickets (``ticket_changed``, always) about a saved ticket."""
@@ -798,7 +814,14 @@ def _publish_ticket(
             ticket_groups(ticket) | set(extra_groups), event_type, _ticket_state(ticket, changed)
         )
     event = "created" if event_type == "ticket.created" else "updated"
-    ticket_changed.send(Ticket, ticket=ticket, event=event, changed=changed, message=None)
+    ticket_changed.send(
+        Ticket,
+        ticket=ticket,
+        event=event,
+        changed=changed,
+        message=None,
+        message_follows=message_follows,
+    )
 
 
 def _ticket_state(ticket: Ticket, changed: list[str]) -> dict[str, Any]:

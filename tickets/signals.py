@@ -8,6 +8,8 @@ with ``transaction.on_commit`` (routing, automation, surveys). Arguments:
 - ``event``: ``"created"``, ``"updated"`` or ``"message_added"``.
 - ``changed``: the names of the fields that changed (empty for ``message_added``).
 - ``message``: the new :class:`tickets.models.Message` for ``message_added``, else None.
+- ``message_follows``: on ``created``, True when a ``message_added`` for the ticket's first
+  message follows in the same transaction (receivers that react to both may wait for it).
 """
 
 from django.dispatch import Signal

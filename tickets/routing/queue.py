@@ -33,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from customers.models import TIER_RANK, Customer, ValueTier
+from omniservice.config_cache import snapshot
 from omniservice.org.models import Team
 from tickets.models import (
     PRIORITY_RANK,
@@ -66,6 +67,20 @@ def routable_tickets() -> Q:
     return Q(status__in=ROUTABLE_STATUSES, assignee__isnull=True, merged_into__isnull=True)
 
 
+DEFAULT_TEAM_RULES = "routing-default-teams"
+
+
+def _load_default_team_rules() -> dict[tuple[str, str], Team]:
+    return {
+        (rule.channel, rule.language): rule.team
+        for rule in DefaultTeamRule.objects.select_related("team")
+    }
+
+
+# Read on every new ticket; rebuilt when a rule or a team changes (tickets.routing.triggers).
+default_team_rules = snapshot(DEFAULT_TEAM_RULES, _load_default_team_rules)
+
+
 class TeamResolver:
     """Team resolution with its lookups cached, for one ticket or a sweep of thousands."""
 
@@ -82,10 +97,7 @@ class TeamResolver:
 
     def default_team(self, channel: str, language: str) -> Team | None:
         if self._rules is None:
-            self._rules = {
-                (rule.channel, rule.language): rule.team
-                for rule in DefaultTeamRule.objects.select_related("team")
-            }
+            self._rules = default_team_rules.get()
         for key in ((channel, language), (channel, ""), ("", language), ("", "")):
             if key in self._rules:
                 return self._rules[key]
@@ -152,7 +164,11 @@ def sync_ticket(ticket: Ticket, *, resolver: TeamResolver | None = None) -> tupl
         QueueEntry.objects.filter(ticket_id=ticket.pk).delete()
         return False, []
     now = timezone.now()
-    customer = Customer.objects.only("tier", "language").get(pk=ticket.customer_id)
+    customer = (  # the caller's copy when it has one (locked by the inbound message)
+        ticket.customer
+        if Ticket.customer.is_cached(ticket)
+        else Customer.objects.only("tier", "language").get(pk=ticket.customer_id)
+    )
     changed: list[str] = []
     if not ticket.language:
         ticket.language = customer.language

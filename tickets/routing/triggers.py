@@ -20,13 +20,15 @@ from typing import Any
 
 from celery import shared_task
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from omniservice import config_cache
 from omniservice.celery import TRANSIENT_RETRY
-from omniservice.org.models import Presence, Role, StaffProfile
+from omniservice.org.models import Presence, Role, StaffProfile, Team
 from omniservice.org.signals import presence_changed
 from tickets import services
-from tickets.models import DecisionKind, RoutingDecision, Ticket
+from tickets.models import DecisionKind, DefaultTeamRule, RoutingDecision, Ticket
 from tickets.routing import engine, queue
 from tickets.routing.guard import routing_is_writing, routing_writes
 from tickets.signals import ticket_changed
@@ -35,6 +37,19 @@ RELEVANT_FIELDS = frozenset(
     {"status", "assignee", "team", "store", "priority", "merged_into", "last_channel", "language"}
 )
 FREEING_FIELDS = frozenset({"status", "assignee", "merged_into"})
+
+
+def forget_default_team_rules(sender: Any, **kwargs: Any) -> None:
+    config_cache.invalidate(queue.DEFAULT_TEAM_RULES)
+
+
+for _model in (DefaultTeamRule, Team):
+    post_save.connect(
+        forget_default_team_rules, sender=_model, dispatch_uid=f"routing-rules-{_model}"
+    )
+    post_delete.connect(
+        forget_default_team_rules, sender=_model, dispatch_uid=f"routing-rules-d-{_model}"
+    )
 
 
 def _schedule(team_keys: list[int] | None) -> None:

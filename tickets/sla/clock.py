@@ -327,6 +327,8 @@ def update_sla_clock(
     **kwargs: Any,
 ) -> None:
     """tickets -> sla: recompute the due times in the transaction of the change."""
+    if event == "created" and kwargs.get("message_follows"):
+        return  # the first message's message_added recomputes, once, with the message
     relevant = RELEVANT_FIELDS.intersection(changed)
     if event == "updated" and (not relevant or relevant <= MESSAGE_FIELDS):
         # Nothing the clock reads, or only what a new message moved: the message_added

@@ -18,23 +18,71 @@ itself for the same date wins over them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Q
 
-from omniservice.org.models import Store
+from omniservice.config_cache import snapshot
+from omniservice.org.models import Store, Team
 from tickets.models import Ticket
 from tickets.models.sla import BusinessCalendar, Holiday, SlaPolicy
 from tickets.sla.calendar import Schedule
 
+SLA_CONFIG = "sla"
+
+
+@dataclass
+class SlaConfig:
+    """What the clock reads on every ticket change, built once per configuration version
+    (see ``omniservice.config_cache``; ``tickets.sla.invalidation`` says when it changes).
+    Schedules and stores are filled in as tickets ask for them."""
+
+    policies: list[SlaPolicy]
+    team_calendars: dict[int, BusinessCalendar]
+    default_calendar: BusinessCalendar | None
+    team_stores: dict[int, int]
+    schedules: dict[tuple[str, int], Schedule] = field(default_factory=dict)
+    stores: dict[int, Store | None] = field(default_factory=dict)
+
+    def calendar_schedule(self, calendar: BusinessCalendar) -> Schedule:
+        key = ("calendar", calendar.pk)
+        if key not in self.schedules:
+            self.schedules[key] = calendar_schedule(calendar)
+        return self.schedules[key]
+
+    def store(self, store_id: int) -> Store | None:
+        if store_id not in self.stores:
+            self.stores[store_id] = Store.objects.filter(pk=store_id).first()
+        return self.stores[store_id]
+
+    def store_schedule(self, store: Store) -> Schedule:
+        key = ("store", store.pk)
+        if key not in self.schedules:
+            self.schedules[key] = store_schedule(store)
+        return self.schedules[key]
+
+
+def _load_sla_config() -> SlaConfig:
+    calendars = list(BusinessCalendar.objects.all())
+    return SlaConfig(
+        policies=list(
+            SlaPolicy.objects.filter(is_active=True)
+            .select_related("calendar", "escalate_to_team")
+            .prefetch_related("teams")
+            .order_by("position", "id")
+        ),
+        team_calendars={c.team_id: c for c in calendars if c.team_id is not None},
+        default_calendar=next((c for c in calendars if c.is_default), None),
+        team_stores=dict(Team.objects.filter(store__isnull=False).values_list("pk", "store_id")),
+    )
+
+
+sla_config = snapshot(SLA_CONFIG, _load_sla_config)
+
 
 def active_policies() -> list[SlaPolicy]:
-    return list(
-        SlaPolicy.objects.filter(is_active=True)
-        .select_related("calendar", "escalate_to_team")
-        .prefetch_related("teams")
-        .order_by("position", "id")
-    )
+    return sla_config.get().policies
 
 
 def ticket_channel(ticket: Ticket) -> str:
@@ -71,17 +119,18 @@ def matching_policy(
 def schedule_for(ticket: Ticket, policy: SlaPolicy | None) -> Schedule:
     if policy is not None and not policy.business_hours_only:
         return Schedule.always_open(settings.TIME_ZONE, label="24/7")
+    config = sla_config.get()
     calendar = policy.calendar if policy is not None else None
     if calendar is None and ticket.team_id:
-        calendar = BusinessCalendar.objects.filter(team_id=ticket.team_id).first()
+        calendar = config.team_calendars.get(ticket.team_id)
     if calendar is not None:
-        return calendar_schedule(calendar)
-    store = _store_of(ticket)
+        return config.calendar_schedule(calendar)
+    store_id = ticket.store_id or config.team_stores.get(ticket.team_id or 0)
+    store = config.store(store_id) if store_id else None
     if store is not None and any((store.opening_hours or {}).values()):
-        return store_schedule(store)
-    default = BusinessCalendar.objects.filter(is_default=True).first()
-    if default is not None:
-        return calendar_schedule(default)
+        return config.store_schedule(store)
+    if config.default_calendar is not None:
+        return config.calendar_schedule(config.default_calendar)
     return Schedule.always_open(settings.TIME_ZONE, label="24/7")
 
 
@@ -98,14 +147,6 @@ def store_schedule(store: Store) -> Schedule:
     return Schedule.from_hours(
         store.timezone, store.opening_hours, _special_days(Q(store=store)), label=store.name
     )
-
-
-def _store_of(ticket: Ticket) -> Store | None:
-    if ticket.store_id:
-        return ticket.store
-    if ticket.team_id and ticket.team.store_id:
-        return ticket.team.store
-    return None
 
 
 def _special_days(own: Q) -> dict:

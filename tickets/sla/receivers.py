@@ -11,17 +11,34 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from customers.models import Customer
-from omniservice import realtime
-from omniservice.org.models import Store
+from omniservice import config_cache, realtime
+from omniservice.org.models import Store, Team
 from tickets.models import OPEN_STATUSES, Ticket
+from tickets.models.sla import BusinessCalendar, Holiday, SlaPolicy
 from tickets.sla.clock import DUE_FIELDS, recompute
+from tickets.sla.policies import SLA_CONFIG
 from tickets.visibility import ticket_groups
 
 DUE_NAMES = tuple(DUE_FIELDS.values())
+SLA_CONFIG_MODELS = (SlaPolicy, BusinessCalendar, Holiday, Store, Team)
+
+
+def forget_sla_config(sender: Any, **kwargs: Any) -> None:
+    """Policies, calendars, holidays, stores' hours, teams' stores: the snapshot the clock
+    reads is rebuilt. Connected before the receivers below, which recompute with it."""
+    config_cache.invalidate(SLA_CONFIG)
+
+
+for _model in SLA_CONFIG_MODELS:
+    post_save.connect(forget_sla_config, sender=_model, dispatch_uid=f"sla-config-{_model}")
+    post_delete.connect(forget_sla_config, sender=_model, dispatch_uid=f"sla-config-d-{_model}")
+m2m_changed.connect(
+    forget_sla_config, sender=SlaPolicy.teams.through, dispatch_uid="sla-config-policy-teams"
+)
 
 
 def open_tickets() -> Any:
