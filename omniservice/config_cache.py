@@ -9,6 +9,9 @@ transaction commits, so that a process which rebuilt from the database between t
 queries; an unknown version (cache cleared, first start) means "rebuild".
 
 Snapshots are shared by the threads of a process and must be treated as read-only.
+They need a cache every process shares: without Redis (the embedded default, where the
+SMTP listener or a second server would be another process with a cache of its own)
+``CONFIG_SNAPSHOTS`` is off and every read builds afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -37,6 +41,8 @@ class ConfigSnapshot(Generic[T]):
         _registry[name] = self
 
     def get(self) -> T:
+        if not settings.CONFIG_SNAPSHOTS:
+            return self._build()
         version = _current_version(self.name)
         if version == self._version and self._value is not None:
             return self._value

@@ -119,6 +119,10 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Per-process snapshots of rarely changed configuration (omniservice.config_cache): only
+# with a cache all processes share.
+CONFIG_SNAPSHOTS = env_bool("CONFIG_SNAPSHOTS", bool(REDIS_URL))
+
 # --- celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None

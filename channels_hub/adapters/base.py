@@ -11,11 +11,13 @@ channel's limits and windows, then to ``send`` it.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -129,6 +131,21 @@ class ConnectionField:
 
 def constant_time_equal(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def check_signed_timestamp(timestamp: str) -> None:
+    """A signed Unix timestamp must be within ``CHANNEL_WEBHOOK_TOLERANCE_SECONDS`` of
+    now: an older (or future) request is a replay, refused with 401."""
+    try:
+        skew = abs(time.time() - int(timestamp))
+    except ValueError as exc:
+        raise WebhookRefused(
+            _("The timestamp is not a number."), code="malformed", status=400
+        ) from exc
+    if skew > settings.CHANNEL_WEBHOOK_TOLERANCE_SECONDS:
+        raise WebhookRefused(
+            _("The request is too old or from the future."), code="stale_timestamp"
+        )
 
 
 class Adapter:

@@ -21,12 +21,10 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -39,6 +37,7 @@ from channels_hub.adapters.base import (
     SendResult,
     WebhookRefused,
     body_of,
+    check_signed_timestamp,
     constant_time_equal,
 )
 from customers.identity import InvalidIdentity, normalize_value
@@ -103,16 +102,7 @@ class PhoneAdapter(Adapter):
         expected = phone_signature(secret, timestamp, body_of(request))
         if not secret or not constant_time_equal(expected, given):
             raise WebhookRefused(_("The signature does not match."), code="signature_invalid")
-        try:
-            skew = abs(time.time() - int(timestamp))
-        except ValueError as exc:
-            raise WebhookRefused(
-                _("The timestamp is not a number."), code="malformed", status=400
-            ) from exc
-        if skew > settings.CHANNEL_WEBHOOK_TOLERANCE_SECONDS:
-            raise WebhookRefused(
-                _("The request is too old or from the future."), code="stale_timestamp"
-            )
+        check_signed_timestamp(timestamp)
 
     def parse_call_event(self, request: HttpRequest, connection: ChannelConnection) -> CallEvent:
         """The one call event of a verified request; 400 ``malformed`` when unusable."""

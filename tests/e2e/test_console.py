@@ -35,11 +35,11 @@ PHONE = "+8613800138000"
 LIVE = "#live-status[data-state=live]"
 
 
-def post_inbound_message(server_url: str, text: str, external_id: str) -> int:
+def post_inbound_message(server_url: str, text: str, external_id: str, channel: str = "api") -> int:
     """A customer writes through the partner API: the server process publishes the event."""
     _key, raw = create_api_key(name=f"e2e-{external_id}", scopes=["tickets:write"])
     body = {
-        "channel": "api",
+        "channel": channel,
         "external_id": external_id,
         "identities": [{"kind": "phone", "value": PHONE}],
         "text": text,

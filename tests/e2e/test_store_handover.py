@@ -4,14 +4,11 @@ clerk logs the customer's visit on the store tablet."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from omniservice.api.keys import create_api_key
+from tests.e2e.test_console import post_inbound_message
 from tickets.models import Channel, Message, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,22 +18,7 @@ QUESTION = "Do you still have the wool coat in size M?"
 
 
 def post_message(server_url: str, text: str) -> int:
-    _key, raw = create_api_key(name="e2e-handover", scopes=["tickets:write"])
-    body = {
-        "channel": "whatsapp",
-        "external_id": "wamid.e2e-handover",
-        "identities": [{"kind": "phone", "value": "+8613800138000"}],
-        "text": text,
-        "customer": {"name": "王芳"},
-    }
-    request = urllib.request.Request(  # noqa: S310 - the local test server
-        f"{server_url}/api/v1/messages/",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {raw}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.load(response)["ticket"]
+    return post_inbound_message(server_url, text, "wamid.e2e-handover", channel="whatsapp")
 
 
 def test_handover_reaches_the_store_live_and_the_visit_is_logged_on_the_tablet(

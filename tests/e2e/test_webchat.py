@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from channels_hub.delivery import deliver_message
 from channels_hub.models import ChannelConnection
+from tests.e2e.conftest import _refuse_external
 from tickets.models import Attachment, Channel, DeliveryStatus, Message, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,17 +65,7 @@ def shop_site():
 def phone(browser, *, width: int = 360, height: int = 740):
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     page = context.new_page()
-    external: list[str] = []
-
-    def route(route):
-        if route.request.url.startswith(("http://localhost", "http://127.0.0.1")):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    page.route("http*://**", route)
-    page.external_requests = external
+    _refuse_external(page)
     return context, page
 
 

@@ -15,6 +15,11 @@ from tickets.routing.queue import default_team_rules
 from tickets.sla.policies import active_policies
 
 
+@pytest.fixture(autouse=True)
+def snapshots_on(settings):
+    settings.CONFIG_SNAPSHOTS = True  # on with Redis; the embedded default builds every time
+
+
 class Counter:
     def __init__(self) -> None:
         self.builds = 0
@@ -32,6 +37,14 @@ def test_a_snapshot_is_built_once_until_invalidated():
     assert (snap.get(), snap.get()) == (1, 1)
     config_cache.invalidate("test-a")
     assert (snap.get(), snap.get()) == (2, 2)
+
+
+def test_without_a_shared_cache_every_read_builds(settings):
+    settings.CONFIG_SNAPSHOTS = False
+    build = Counter()
+    snap = config_cache.snapshot("test-off", build)
+
+    assert (snap.get(), snap.get()) == (1, 2)
 
 
 def test_a_cleared_cache_means_rebuild():
