@@ -265,6 +265,32 @@ def test_a_routing_task_retries_a_transient_database_error(team, monkeypatch):
     assert assignee_of(ticket) == agent.user_id
 
 
+def test_changes_while_a_run_waits_for_a_worker_ride_on_it(
+    team, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued: list[dict] = []
+    monkeypatch.setattr(triggers.route_waiting_tickets, "delay", lambda **kw: queued.append(kw))
+
+    for _ in range(3):  # three new tickets of the team before any worker picks the run up
+        with django_capture_on_commit_callbacks(execute=True):
+            queued_ticket_changed(team)
+
+    assert [kw["team_keys"] for kw in queued] == [[team.pk]]
+    agent = RoutableAgentFactory(teams=[team])
+    triggers.route_waiting_tickets.apply(kwargs=queued[0])  # the worker starts the run
+
+    assert Ticket.objects.filter(team=team, assignee_id=agent.user_id).count() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        queued_ticket_changed(team)  # after the start: it needs a run of its own
+    assert len(queued) == 2
+
+
+def queued_ticket_changed(team) -> Ticket:
+    ticket = TicketFactory(team=team)
+    services.publish_ticket_change(ticket, ["team"])
+    return ticket
+
+
 def test_a_vip_message_behind_a_thousand_waiting_tickets_is_routed_first_on_commit(
     team, django_capture_on_commit_callbacks
 ):

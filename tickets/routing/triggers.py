@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -52,9 +53,22 @@ for _model in (DefaultTeamRule, Team):
     )
 
 
+# A run of these queues is waiting for a worker: changes until it starts ride on it
+# instead of queueing another run each (a busy team gets hundreds of tickets a minute).
+# The run clears the marker when it starts; the timeout bounds what a lost task holds up.
+SCHEDULED_MARKER = "routing-scheduled:{}"
+SCHEDULED_MARKER_SECONDS = 60
+
+
 def _schedule(team_keys: list[int] | None) -> None:
     keys = sorted(set(team_keys)) if team_keys is not None else None
-    transaction.on_commit(lambda: route_waiting_tickets.delay(team_keys=keys))
+    transaction.on_commit(lambda: _enqueue_routing(keys))
+
+
+def _enqueue_routing(keys: list[int] | None) -> None:
+    marker = SCHEDULED_MARKER.format("all" if keys is None else ",".join(map(str, keys)))
+    if cache.add(marker, 1, timeout=SCHEDULED_MARKER_SECONDS):
+        route_waiting_tickets.delay(team_keys=keys, marker=marker)
 
 
 def _agent_queues(profile: StaffProfile) -> tuple[list[int], list[int]]:
@@ -131,8 +145,10 @@ def on_presence_changed(
 
 
 @shared_task(**TRANSIENT_RETRY)
-def route_waiting_tickets(team_keys: list[int] | None = None) -> int:
+def route_waiting_tickets(team_keys: list[int] | None = None, marker: str = "") -> int:
     """Assign what is ready in these queues (all when None); the number assigned."""
+    if marker:  # from now on a change schedules a run of its own: this one may miss it
+        cache.delete(marker)
     return engine.route_waiting_tickets(team_keys=team_keys).assigned
 
 
