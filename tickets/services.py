@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -48,7 +49,7 @@ from tickets.models import (
     TicketStatusChange,
     TicketTag,
 )
-from tickets.richtext import html_to_text, sanitise_html
+from tickets.richtext import content_id_of, html_to_text, resolve_images, sanitise_html
 from tickets.signals import ticket_changed
 from tickets.visibility import ticket_groups
 
@@ -192,7 +193,7 @@ def _thread(
         external_id=external_id or None,
         store=store,
     )
-    _save_attachments(message, attachments)
+    _show_inline_images(message, _save_attachments(message, attachments))
     changed = ["last_customer_message_at", *(["status"] if reopened else [])]
     if created or ticket.last_channel != channel:  # routing and SLA: only on a real switch
         changed.append("last_channel")
@@ -279,7 +280,7 @@ def _store_automated(
         delivery_status=DeliveryStatus.RECEIVED,
         external_id=external_id or None,
     )
-    _save_attachments(message, attachments)
+    _show_inline_images(message, _save_attachments(message, attachments))
     ticket.save(update_fields=["updated_at"])
     realtime.publish(
         ticket_groups(ticket),
@@ -340,7 +341,10 @@ def _subject_from(text: str) -> str:
     return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
 
 
-def _save_attachments(message: Message, attachments: Iterable[UploadedContent]) -> None:
+def _save_attachments(
+    message: Message, attachments: Iterable[UploadedContent]
+) -> list[tuple[UploadedContent, Attachment]]:
+    saved = []
     for upload in attachments:
         attachment = Attachment(
             message=message,
@@ -351,6 +355,33 @@ def _save_attachments(message: Message, attachments: Iterable[UploadedContent]) 
         )
         attachment.file.save(upload.filename, ContentFile(upload.content), save=False)
         attachment.save()
+        saved.append((upload, attachment))
+    return saved
+
+
+def _show_inline_images(
+    message: Message, saved: Sequence[tuple[UploadedContent, Attachment]]
+) -> None:
+    """A customer's images in place: ``cid:`` sources (an email's inline parts) become the
+    console's download URL of the stored attachment, which checks that the viewer may see
+    the ticket; every other image (remote, an unknown or refused cid) is dropped, so the
+    console never loads anything from elsewhere."""
+    if "<img" not in message.body_html:
+        return
+    urls = {
+        upload.content_id: reverse("console:attachment", args=[attachment.pk])
+        for upload, attachment in saved
+        if upload.content_id
+    }
+
+    def source_of(src: str) -> str | None:
+        content_id = content_id_of(src)
+        return urls.get(content_id) if content_id else None
+
+    body_html = resolve_images(message.body_html, source_of)
+    if body_html != message.body_html:
+        message.body_html = body_html
+        message.save(update_fields=["body_html"])
 
 
 @transaction.atomic
