@@ -8,7 +8,7 @@ leave through the kernel outbox (topic ``message.deliver``), whose handler lives
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
@@ -732,12 +733,7 @@ def record_delivery(
     if message is None or message.direction != Direction.OUTBOUND:
         return False
     current = message.delivery_status
-    # A failure comes after "sent": a late "queued"/"sent" must not revive a failed message.
-    current_rank = (
-        DELIVERY_RANK[DeliveryStatus.SENT]
-        if current == DeliveryStatus.FAILED
-        else DELIVERY_RANK.get(current, -1)
-    )
+    current_rank = _rank_of(current)
     if status == DeliveryStatus.FAILED:
         if current in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.FAILED):
             return False
@@ -763,6 +759,43 @@ def record_delivery(
         {"ticket_id": ticket.pk, "message_id": message.pk, "status": status},
     )
     return True
+
+
+def _rank_of(status: str) -> int:
+    # A failure comes after "sent": a late "queued"/"sent" must not revive a failed message.
+    if status == DeliveryStatus.FAILED:
+        return DELIVERY_RANK[DeliveryStatus.SENT]
+    return DELIVERY_RANK.get(status, -1)
+
+
+@transaction.atomic
+def record_deliveries(*, message_ids: QuerySet[Any] | Collection[int], status: str) -> int:
+    """``record_delivery`` for many replies at once (a provider's read or delivery
+    watermark): the same forward-only rule, one UPDATE whatever their number, one live
+    event per reply that moved. Returns how many moved; a repeated receipt moves none."""
+    if status not in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
+        raise ValueError(f"record_deliveries cannot record {status!r}")
+    behind = [value for value in DeliveryStatus.values if _rank_of(value) < DELIVERY_RANK[status]]
+    moving = list(
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(pk__in=message_ids, direction=Direction.OUTBOUND, delivery_status__in=behind)
+        .order_by("pk")
+    )
+    if not moving:
+        return 0
+    Message.objects.filter(pk__in=[message.pk for message in moving]).update(
+        delivery_status=status, failure_reason="", status_changed_at=timezone.now()
+    )
+    realtime.publish_many(
+        (
+            ticket_groups(message.ticket),
+            "message.delivery_changed",
+            {"ticket_id": message.ticket_id, "message_id": message.pk, "status": status},
+        )
+        for message in moving
+    )
+    return len(moving)
 
 
 # --- helpers ----------------------------------------------------------------------------
