@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from channels_hub.adapters import PermanentDeliveryError, TransientDeliveryError, adapter_for
 from channels_hub.connections import default_connection, record_health
 from channels_hub.ingest import apply_early_receipts
+from channels_hub.models import SentMessage
 from omniservice.outbox.handlers import on_give_up, register
 from tickets.models import DeliveryStatus, Direction, Message
 from tickets.services import DELIVER_TOPIC, record_delivery
@@ -63,9 +65,23 @@ def _deliver(payload: dict[str, Any]) -> None:
         raise
     if connection is not None:
         record_health(connection, error="")
-    record_delivery(
-        message_id=message.pk, status=result.status, provider_message_id=result.provider_message_id
-    )
+    with transaction.atomic():
+        record_delivery(
+            message_id=message.pk,
+            status=result.status,
+            provider_message_id=result.provider_message_id,
+        )
+        if result.recipient and connection is not None:
+            # Taken after the provider answered: a watermark never covers a reply it
+            # may not have seen (the provider's own timestamp is a little earlier).
+            SentMessage.objects.get_or_create(
+                message_id=message.pk,
+                defaults={
+                    "connection": connection,
+                    "recipient": result.recipient[:200],
+                    "sent_at": timezone.now(),
+                },
+            )
     if result.provider_message_id and connection is not None:
         apply_early_receipts(
             message_id=message.pk,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.header import decode_header
 from email.message import EmailMessage, Message
@@ -340,14 +340,20 @@ def _take_file(part: Message, filename: str, parsed: ParsedEmail) -> None:
         parsed.refused.append(f"{name}: " + _("at most 5 attachments per message"))
         return
     try:
-        parsed.attachments.append(check_attachment(name, content))
+        checked = check_attachment(name, content)
     except DomainError as exc:
         logger.info("email attachment %r not accepted: %s", name, exc.code)
         parsed.refused.append(f"{name}: {exc.text}")
+        return
+    parsed.attachments.append(replace(checked, content_id=_content_id(part)))
+
+
+def _content_id(part: Message) -> str:
+    return str(part.get("Content-ID") or "").strip().strip("<>").strip()[:200]
 
 
 def _inline_name(part: Message) -> str:
-    content_id = (part.get("Content-ID") or "").strip().strip("<>")
+    content_id = _content_id(part)
     subtype = part.get_content_subtype() or "bin"
     base = re.sub(r"[^\w.-]", "_", content_id.split("@", 1)[0])[:60] or "inline"
     return f"{base}.{subtype}"

@@ -10,13 +10,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels_hub.adapters.base import InboundMessage, Receipt, WebhookBatch
+from channels_hub.adapters.base import InboundMessage, Receipt, Watermark, WebhookBatch
 from channels_hub.media import schedule_media
-from channels_hub.models import ChannelConnection, EarlyReceipt
+from channels_hub.models import ChannelConnection, EarlyReceipt, SentMessage
 from omniservice.errors import DomainError
 from omniservice.org.models import Store
 from tickets.models import Direction, Message
-from tickets.services import InboundResult, record_delivery, thread_inbound_message
+from tickets.services import (
+    InboundResult,
+    record_deliveries,
+    record_delivery,
+    thread_inbound_message,
+)
 
 logger = logging.getLogger(__name__)
 HEALTH_RESOLUTION = timedelta(minutes=1)
@@ -51,6 +56,10 @@ def ingest_batch(batch: WebhookBatch, *, connection: ChannelConnection) -> Inges
             summary.duplicates += 1
         else:
             summary.stored += 1
+    # Watermarks first: one UPDATE for a conversation's replies, so that the receipts
+    # naming the same replies (Messenger sends both) find them moved and write nothing.
+    for watermark in batch.watermarks:
+        summary.receipts_applied += apply_watermark(watermark, connection=connection)
     for receipt in batch.receipts:
         if apply_receipt(receipt, channel=connection.channel):
             summary.receipts_applied += 1
@@ -107,6 +116,16 @@ def apply_receipt(receipt: Receipt, *, channel: str) -> bool:
         return False
     record_delivery(message_id=message_id, status=receipt.status, reason=receipt.reason)
     return True
+
+
+def apply_watermark(watermark: Watermark, *, connection: ChannelConnection) -> int:
+    """Every reply to the watermark's recipient through this connection, sent at or before
+    it, moves forward (never back); returns how many moved. A reply whose send call had
+    not returned yet is not covered: the next receipt of the conversation covers it."""
+    covered = SentMessage.objects.filter(
+        connection=connection, recipient=watermark.recipient, sent_at__lte=watermark.up_to
+    ).values("message_id")
+    return record_deliveries(message_ids=covered, status=watermark.status)
 
 
 def apply_early_receipts(*, message_id: int, channel: str, provider_message_id: str) -> None:

@@ -108,6 +108,43 @@ class EarlyReceipt(models.Model):
         return f"{self.channel} {self.provider_message_id}: {self.status}"
 
 
+class SentMessage(models.Model):
+    """Who a reply went to, through which connection, and when the provider took it.
+
+    Messenger reports reads (and sometimes deliveries) per conversation, as a watermark:
+    "every message the page sent this person at or before T". These rows let one query
+    find the replies a watermark covers. Written only for channels whose adapter names
+    the recipient in its ``SendResult``.
+    """
+
+    message = models.OneToOneField(
+        "tickets.Message",
+        verbose_name=_("message"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    connection = models.ForeignKey(
+        ChannelConnection,
+        verbose_name=_("connection"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    recipient = models.CharField(_("recipient"), max_length=200)
+    sent_at = models.DateTimeField(_("sent at"))
+
+    class Meta:
+        verbose_name = _("sent message")
+        verbose_name_plural = _("sent messages")
+        indexes = [
+            models.Index(
+                fields=["connection", "recipient", "sent_at"], name="sent_message_watermark_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} to {self.recipient}"
+
+
 class WebChatVisitor(models.Model):
     """A browser that wrote through the web chat widget of one connection.
 
@@ -162,5 +199,6 @@ __all__ = [
     "EarlyReceipt",
     "EmailMailbox",
     "EmailRecord",
+    "SentMessage",
     "WebChatVisitor",
 ]

@@ -35,6 +35,8 @@ class UploadedContent:
     content: bytes
     content_type: str
     sha256: str
+    # An inline part of an email (multipart/related): its HTML names it as ``cid:<id>``.
+    content_id: str = ""
 
 
 def sniff_content_type(content: bytes) -> str | None:

@@ -8,7 +8,7 @@ leave through the kernel outbox (topic ``message.deliver``), whose handler lives
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +17,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.dispatch import receiver
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -48,7 +50,7 @@ from tickets.models import (
     TicketStatusChange,
     TicketTag,
 )
-from tickets.richtext import html_to_text, sanitise_html
+from tickets.richtext import content_id_of, html_to_text, resolve_images, sanitise_html
 from tickets.signals import ticket_changed
 from tickets.visibility import ticket_groups
 
@@ -199,7 +201,7 @@ def _thread(
         external_id=external_id or None,
         store=store,
     )
-    _save_attachments(message, attachments)
+    _show_inline_images(message, _save_attachments(message, attachments))
     changed = ["last_customer_message_at", *(["status"] if reopened else [])]
     if created or ticket.last_channel != channel:  # routing and SLA: only on a real switch
         changed.append("last_channel")
@@ -290,7 +292,7 @@ def _store_automated(
         delivery_status=DeliveryStatus.RECEIVED,
         external_id=external_id or None,
     )
-    _save_attachments(message, attachments)
+    _show_inline_images(message, _save_attachments(message, attachments))
     ticket.save(update_fields=["updated_at"])
     realtime.publish(
         ticket_groups(ticket),
@@ -355,7 +357,10 @@ def _subject_from(text: str) -> str:
     return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
 
 
-def _save_attachments(message: Message, attachments: Iterable[UploadedContent]) -> None:
+def _save_attachments(
+    message: Message, attachments: Iterable[UploadedContent]
+) -> list[tuple[UploadedContent, Attachment]]:
+    saved = []
     for upload in attachments:
         attachment = Attachment(
             message=message,
@@ -366,6 +371,33 @@ def _save_attachments(message: Message, attachments: Iterable[UploadedContent]) 
         )
         attachment.file.save(upload.filename, ContentFile(upload.content), save=False)
         attachment.save()
+        saved.append((upload, attachment))
+    return saved
+
+
+def _show_inline_images(
+    message: Message, saved: Sequence[tuple[UploadedContent, Attachment]]
+) -> None:
+    """A customer's images in place: ``cid:`` sources (an email's inline parts) become the
+    console's download URL of the stored attachment, which checks that the viewer may see
+    the ticket; every other image (remote, an unknown or refused cid) is dropped, so the
+    console never loads anything from elsewhere."""
+    if "<img" not in message.body_html:
+        return
+    urls = {
+        upload.content_id: reverse("console:attachment", args=[attachment.pk])
+        for upload, attachment in saved
+        if upload.content_id
+    }
+
+    def source_of(src: str) -> str | None:
+        content_id = content_id_of(src)
+        return urls.get(content_id) if content_id else None
+
+    body_html = resolve_images(message.body_html, source_of)
+    if body_html != message.body_html:
+        message.body_html = body_html
+        message.save(update_fields=["body_html"])
 
 
 @transaction.atomic
@@ -716,12 +748,7 @@ def record_delivery(
     if message is None or message.direction != Direction.OUTBOUND:
         return False
     current = message.delivery_status
-    # A failure comes after "sent": a late "queued"/"sent" must not revive a failed message.
-    current_rank = (
-        DELIVERY_RANK[DeliveryStatus.SENT]
-        if current == DeliveryStatus.FAILED
-        else DELIVERY_RANK.get(current, -1)
-    )
+    current_rank = _rank_of(current)
     if status == DeliveryStatus.FAILED:
         if current in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.FAILED):
             return False
@@ -747,6 +774,43 @@ def record_delivery(
         {"ticket_id": ticket.pk, "message_id": message.pk, "status": status},
     )
     return True
+
+
+def _rank_of(status: str) -> int:
+    # A failure comes after "sent": a late "queued"/"sent" must not revive a failed message.
+    if status == DeliveryStatus.FAILED:
+        return DELIVERY_RANK[DeliveryStatus.SENT]
+    return DELIVERY_RANK.get(status, -1)
+
+
+@transaction.atomic
+def record_deliveries(*, message_ids: QuerySet[Any] | Collection[int], status: str) -> int:
+    """``record_delivery`` for many replies at once (a provider's read or delivery
+    watermark): the same forward-only rule, one UPDATE whatever their number, one live
+    event per reply that moved. Returns how many moved; a repeated receipt moves none."""
+    if status not in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
+        raise ValueError(f"record_deliveries cannot record {status!r}")
+    behind = [value for value in DeliveryStatus.values if _rank_of(value) < DELIVERY_RANK[status]]
+    moving = list(
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(pk__in=message_ids, direction=Direction.OUTBOUND, delivery_status__in=behind)
+        .order_by("pk")
+    )
+    if not moving:
+        return 0
+    Message.objects.filter(pk__in=[message.pk for message in moving]).update(
+        delivery_status=status, failure_reason="", status_changed_at=timezone.now()
+    )
+    realtime.publish_many(
+        (
+            ticket_groups(message.ticket),
+            "message.delivery_changed",
+            {"ticket_id": message.ticket_id, "message_id": message.pk, "status": status},
+        )
+        for message in moving
+    )
+    return len(moving)
 
 
 # --- helpers ----------------------------------------------------------------------------

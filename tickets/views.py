@@ -39,6 +39,7 @@ from tickets.selectors import ticket_for
 from tickets.visibility import can_see, sees_everything
 
 IDLE_SECONDS = 5 * 60  # without keyboard or pointer activity the agent shows as away
+TICKET_PAGE_CSP = "img-src 'self'"
 View = Callable[..., HttpResponse]
 
 
@@ -93,8 +94,22 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "tickets/inbox.html", context)
 
 
+def images_from_self_only(view: View) -> View:
+    """Messages show their images in place: the browser loads images from this site only,
+    even if a stored body slipped past the sanitiser (the fragments land in the page)."""
+
+    @wraps(view)
+    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = TICKET_PAGE_CSP
+        return response
+
+    return limited
+
+
 @require_GET
 @console_view
+@images_from_self_only
 def ticket_page(request: HttpRequest, number: int) -> HttpResponse:
     ticket = _visible_ticket(request, number)
     if ticket.merged_into_id:

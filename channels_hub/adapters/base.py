@@ -66,6 +66,9 @@ class Notice:
 class SendResult:
     status: str  # "sent" or "delivered"
     provider_message_id: str = ""
+    # The provider's address of the customer, for channels whose receipts name the
+    # conversation rather than the message (Messenger's read watermark).
+    recipient: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,21 @@ class Receipt:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """A receipt for a whole conversation: every reply to ``recipient`` on this connection
+    sent at or before ``up_to`` reached ``status`` (Messenger's ``watermark``)."""
+
+    recipient: str
+    up_to: datetime
+    status: str  # DeliveryStatus.DELIVERED or READ
+
+
 @dataclass
 class WebhookBatch:
     messages: list[InboundMessage] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    watermarks: list[Watermark] = field(default_factory=list)
     ignored: int = 0  # events the adapter read but that carry nothing to store
 
 

@@ -1,13 +1,17 @@
 """Facebook Messenger and Instagram Direct: the same Meta webhook family and Send API.
 
 Webhooks carry ``entry[].messaging[]`` events: ``message`` (the page's own echoes are
-skipped), ``delivery`` (``mids``) and, on Instagram, ``read`` with the ``mid``. Replies go
-to ``/me/messages`` with the page token, as a ``RESPONSE`` inside the 24-hour window.
+skipped), ``delivery`` (``mids`` and/or a ``watermark``), and ``read``: on Messenger a
+``watermark`` (every message the page sent the sender at or before it, in ms, was read),
+on Instagram (``messaging_seen``) the ``mid``. Replies go to ``/me/messages`` with the
+page token, as a ``RESPONSE`` inside the 24-hour window; the recipient is kept with the
+reply, so that a watermark finds the replies of its conversation.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
@@ -18,6 +22,7 @@ from channels_hub.adapters.base import (
     InboundMessage,
     Receipt,
     SendResult,
+    Watermark,
     WebhookBatch,
     claim,
     customer_identity,
@@ -56,20 +61,42 @@ class MessengerAdapter(MetaAdapter):
             if inbound is not None:
                 batch.messages.append(inbound)
                 return
-        delivery = event.get("delivery")
-        if isinstance(delivery, dict) and delivery.get("mids"):
-            batch.receipts.extend(
-                Receipt(provider_message_id=str(mid), status=DeliveryStatus.DELIVERED)
-                for mid in delivery["mids"]
-            )
-            return
-        read = event.get("read")
-        if isinstance(read, dict) and read.get("mid"):
-            batch.receipts.append(
-                Receipt(provider_message_id=str(read["mid"]), status=DeliveryStatus.READ)
-            )
-            return
+        for key, status in (("delivery", DeliveryStatus.DELIVERED), ("read", DeliveryStatus.READ)):
+            receipt = event.get(key)
+            if isinstance(receipt, dict) and self._read_receipt(event, receipt, status, batch):
+                return
         batch.ignored += 1
+
+    def _read_receipt(
+        self, event: dict[str, Any], receipt: dict[str, Any], status: str, batch: WebhookBatch
+    ) -> bool:
+        """``mids`` (deliveries) or ``mid`` (Instagram reads) name messages; a
+        ``watermark`` (Messenger, in ms) covers the customer's whole conversation."""
+        mids = receipt.get("mids") if isinstance(receipt.get("mids"), list) else []
+        if receipt.get("mid"):
+            mids = [*mids, receipt["mid"]]
+        batch.receipts.extend(
+            Receipt(provider_message_id=str(mid), status=status) for mid in mids if mid
+        )
+        watermark = self._watermark(event, receipt.get("watermark"), status)
+        if watermark is not None:
+            batch.watermarks.append(watermark)
+        return bool(mids) or watermark is not None
+
+    def _watermark(self, event: dict[str, Any], value: Any, status: str) -> Watermark | None:
+        sender = (event.get("sender") or {}).get("id")
+        if value is None or not sender:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            logger.warning("%s: receipt with a malformed watermark ignored", self.provider)
+            return None
+        try:
+            up_to = datetime.fromtimestamp(value / 1000, tz=UTC)
+            recipient = claim(self.identity_kind, str(sender)).value
+        except (OverflowError, OSError, ValueError, InvalidIdentity):
+            logger.warning("%s: receipt with a malformed watermark ignored", self.provider)
+            return None
+        return Watermark(recipient=recipient, up_to=up_to, status=status)
 
     def _message(self, event: dict[str, Any], message: dict[str, Any]) -> InboundMessage | None:
         sender = (event.get("sender") or {}).get("id")
@@ -112,7 +139,9 @@ class MessengerAdapter(MetaAdapter):
             json={"recipient": {"id": to}, "messaging_type": "RESPONSE", "message": {"text": text}},
         )
         return SendResult(
-            status=DeliveryStatus.SENT, provider_message_id=str(json_body(response)["message_id"])
+            status=DeliveryStatus.SENT,
+            provider_message_id=str(json_body(response)["message_id"]),
+            recipient=to,
         )
 
 

@@ -55,10 +55,11 @@ def test_attachments_are_sniffed_and_an_unsafe_one_is_named_in_the_text():
     assert "[Attachment not accepted: invoice.exe" in parsed.text
 
 
-def test_inline_image_becomes_an_attachment_and_the_html_keeps_its_cid():
+def test_inline_image_becomes_an_attachment_with_its_content_id_and_the_html_its_cid():
     parsed = read_email(samples.inline_image().as_bytes())
     assert [a.content_type for a in parsed.attachments] == ["image/png"]
     assert parsed.attachments[0].filename == "scratch.png"
+    assert parsed.attachments[0].content_id == "scratch@mail.example.cn"
     assert 'src="cid:scratch@mail.example.cn"' in parsed.html
     assert parsed.text == "See the scratch in the picture."
 

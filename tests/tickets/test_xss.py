@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickets.richtext import html_to_text, sanitise_html
+from tickets.richtext import content_id_of, html_to_text, resolve_images, sanitise_html
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,27 @@ def test_html_to_text_keeps_words_of_separate_blocks_apart():
 
 def test_html_to_text_does_not_split_words_around_inline_tags():
     assert html_to_text("un<strong>believ</strong>able") == "unbelievable"
+
+
+def test_images_get_the_source_given_and_the_others_are_dropped_whole():
+    html = sanitise_html(
+        '<p>a<img src="cid:one%40mail" alt="one">b<img src="cid:two@mail" alt="two">'
+        '<img src="https://tracker.example/p.gif">c</p>'
+    )
+    sources = {"one@mail": "/console/attachments/7/"}
+
+    shown = resolve_images(html, lambda src: sources.get(content_id_of(src) or ""))
+
+    assert shown == '<p>a<img src="/console/attachments/7/" alt="one">bc</p>'
+
+
+def test_an_alt_text_that_looks_like_markup_does_not_keep_a_dropped_image():
+    html = sanitise_html('<img alt="x&quot; src=&quot;/evil>" src="https://tracker.example/p">ok')
+
+    assert resolve_images(html, lambda src: None) == "ok"
+
+
+def test_a_source_given_by_the_caller_is_still_sanitised():
+    shown = resolve_images('<img src="cid:x" onerror="alert(1)"><script>1</script>', lambda s: s)
+
+    assert "onerror" not in shown and "script" not in shown
