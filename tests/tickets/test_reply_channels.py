@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.models import Consent, ConsentPurpose, IdentityKind
 from tests.factories import IdentityFactory, MessageFactory, TicketFactory
@@ -39,12 +39,17 @@ def test_last_channel_is_proposed_inside_its_window():
 def test_closed_whatsapp_window_falls_back_to_sms_and_says_why():
     ticket = whatsapp_ticket(hours_ago=30, phone="+8613812345678", email="li@example.com")
 
-    choice = reply_choice(ticket)
+    with translation.override("en"):
+        choice = reply_choice(ticket)
+    with translation.override("zh-hans"):
+        notice_zh = reply_choice(ticket).notice
 
     assert choice.proposed == Channel.SMS
     assert "24-hour reply window is closed" in choice.notice
+    assert "24 小时回复窗口已关闭" in notice_zh
     whatsapp = next(o for o in choice.options if o.channel == Channel.WHATSAPP)
     assert not whatsapp.available
+    assert whatsapp.window_closed  # so the console offers its approved templates
 
 
 def test_without_a_phone_the_fallback_is_email():
@@ -68,10 +73,12 @@ def test_a_refused_channel_is_skipped():
         granted=False,
         updated_at=timezone.now(),
     )
-    choice = reply_choice(ticket)
+    with translation.override("en"):
+        choice = reply_choice(ticket)
     assert choice.proposed == Channel.EMAIL
     sms = next(o for o in choice.options if o.channel == Channel.SMS)
     assert "refused" in sms.reason
+    assert not sms.window_closed
 
 
 def test_the_console_shows_the_notice_and_preselects_the_fallback(personas):
