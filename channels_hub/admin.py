@@ -1,7 +1,14 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from channels_hub.models import CallbackTask, CallRecord, ChannelConnection, WebChatVisitor
+from channels_hub.models import (
+    CallbackTask,
+    CallRecord,
+    ChannelConnection,
+    TemplateReply,
+    WebChatVisitor,
+    WhatsAppTemplate,
+)
 
 
 @admin.register(ChannelConnection)
@@ -56,3 +63,31 @@ class CallbackTaskAdmin(admin.ModelAdmin):
     list_display = ("ticket", "status", "created_at", "done_by", "done_at")
     list_filter = ("status",)
     raw_id_fields = ("call", "ticket", "done_by")
+
+
+@admin.register(WhatsAppTemplate)
+class WhatsAppTemplateAdmin(admin.ModelAdmin):
+    """Read only: templates are made in Meta's WhatsApp Manager and synced from there."""
+
+    list_display = ("name", "language", "category", "status", "parameter_count", "synced_at")
+    list_filter = ("connection", "status", "category", "language")
+    search_fields = ("name", "body_text")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(TemplateReply)
+class TemplateReplyAdmin(admin.ModelAdmin):
+    list_display = ("message", "name", "language", "created_at")
+    search_fields = ("name",)
+    raw_id_fields = ("message", "template")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -8,12 +8,14 @@ class ChannelsHubConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the outbox handlers: message delivery, partner webhooks of automation,
-        # survey delivery; the IMAP polling tasks of email; web chat follows customer merges.
+        # survey delivery; the IMAP polling tasks of email and the template sync of
+        # WhatsApp; web chat follows customer merges.
         from channels_hub import (  # noqa: F401
             automation_webhooks,
             delivery,
             email_tasks,
             media,
             outreach,
+            template_tasks,
             webchat,
         )

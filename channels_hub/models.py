@@ -188,6 +188,12 @@ class WebChatVisitor(models.Model):
 
 from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
 from channels_hub.phone_models import CallbackTask, CallEventReceipt, CallRecord  # noqa: E402
+from channels_hub.template_models import (  # noqa: E402
+    TemplateCategory,
+    TemplateReply,
+    TemplateStatus,
+    WhatsAppTemplate,
+)
 
 __all__ = [
     "AutoKind",
@@ -200,5 +206,9 @@ __all__ = [
     "EmailMailbox",
     "EmailRecord",
     "SentMessage",
+    "TemplateCategory",
+    "TemplateReply",
+    "TemplateStatus",
     "WebChatVisitor",
+    "WhatsAppTemplate",
 ]

@@ -14,6 +14,7 @@ from channels_hub.adapters import PermanentDeliveryError, TransientDeliveryError
 from channels_hub.connections import save_connection, send_test_message
 from channels_hub.forms import ConnectionForm, SendTestForm
 from channels_hub.models import ChannelConnection
+from channels_hub.template_selectors import templates_of
 from tickets.models import Channel
 from tickets.views_automation import manager_view
 
@@ -87,6 +88,9 @@ def _edit(request: HttpRequest, connection: ChannelConnection) -> HttpResponse:
             "embed_snippet": embed_snippet_of(request, connection)
             if connection.pk and connection.channel == Channel.WEB_CHAT
             else "",
+            "templates": list(templates_of(connection))
+            if connection.pk and connection.channel == Channel.WHATSAPP
+            else None,
         },
         status=400 if request.method == "POST" else 200,
     )

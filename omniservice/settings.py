@@ -158,6 +158,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_hub.email_tasks.poll_email_mailboxes",
         "schedule": float(env_int("EMAIL_IMAP_POLL_SECONDS", 60, minimum=5)),
     },
+    "whatsapp-template-sync": {
+        "task": "channels_hub.template_tasks.sync_all_whatsapp_templates",
+        "schedule": 3600.0,
+    },
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 

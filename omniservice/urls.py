@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from channels_hub.api import TicketReplyView
 from customers.api import CustomerViewSet, EventBatchView
 from omniservice import health, views
 from omniservice.org.api import StoreListView
@@ -21,6 +22,7 @@ api_v1 = [
     path("events/", EventBatchView.as_view(), name="event-batch"),
     path("stores/", StoreListView.as_view(), name="store-list"),
     path("messages/", InboundMessageView.as_view(), name="inbound-message"),
+    path("tickets/<int:number>/replies/", TicketReplyView.as_view(), name="ticket-replies"),
     path(
         "tickets/<int:number>/satisfaction/",
         TicketSatisfactionView.as_view(),

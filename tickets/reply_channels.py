@@ -48,6 +48,8 @@ class ReplyOption:
     label: str
     available: bool
     reason: str = ""
+    # Only the reply window is in the way: the channel's approved templates may still go.
+    window_closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,5 +124,6 @@ def _option(
                 label,
                 False,
                 _("the %(hours)s-hour reply window is closed.") % {"hours": hours},
+                window_closed=True,
             )
     return ReplyOption(channel, label, True)

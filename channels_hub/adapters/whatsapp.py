@@ -1,15 +1,19 @@
 """WhatsApp Business (Cloud API): webhooks in, ``/{phone-number-id}/messages`` out.
 
 Free-form replies are allowed for 24 hours after the customer's last message (the
-customer-service window); outside it only approved templates may be sent, so a reply is
-refused before sending with a reason the console shows. Connection settings add
-``phone_number_id``.
+customer-service window); outside it only approved templates may be sent, so a free-form
+reply is refused before sending with a reason the console shows, and a reply made from a
+template (``TemplateReply``) is sent as ``type: template`` at any time. Connection
+settings add ``phone_number_id`` and, to sync the templates from
+``/{waba-id}/message_templates``, ``waba_id``.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -29,6 +33,8 @@ from channels_hub.adapters.base import (
 )
 from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reason
 from channels_hub.provider_http import call_provider, download, json_body
+from channels_hub.template_models import TemplateReply
+from channels_hub.whatsapp_templates import TemplateRefused, check_parameters, template_payload
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
 from tickets.attachments import MAX_ATTACHMENT_BYTES
@@ -46,6 +52,9 @@ STATUSES = {
     "failed": DeliveryStatus.FAILED,
 }
 MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
+TEMPLATE_FIELDS = "name,language,status,category,components"
+TEMPLATES_PER_PAGE = 100
+MAX_TEMPLATE_PAGES = 100  # 10,000 templates; a WhatsApp Business Account holds fewer
 
 
 class WhatsAppAdapter(MetaAdapter):
@@ -54,6 +63,12 @@ class WhatsAppAdapter(MetaAdapter):
     limits = ChannelLimits(max_text_chars=4096, reply_window=REPLY_WINDOWS[Channel.WHATSAPP])
     connection_fields = (
         ConnectionField("phone_number_id", gettext_lazy("Phone number id")),
+        ConnectionField(
+            "waba_id",
+            gettext_lazy("WhatsApp Business Account id"),
+            required=False,
+            help_text=gettext_lazy("Needed to sync the approved message templates."),
+        ),
         *META_FIELDS,
     )
 
@@ -80,10 +95,80 @@ class WhatsAppAdapter(MetaAdapter):
                         batch.receipts.append(receipt)
         return batch
 
+    def check(
+        self,
+        message: Message,
+        connection: ChannelConnection | None,
+        *,
+        last_inbound_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """A template reply may leave at any time, if the template is still approved on
+        the connection it leaves through; anything else follows the window."""
+        record = template_reply_of(message)
+        if record is None:
+            super().check(message, connection, last_inbound_at=last_inbound_at, now=now)
+            return
+        template = (
+            connection.whatsapp_templates.filter(name=record.name, language=record.language).first()
+            if connection is not None
+            else None
+        )
+        if template is None:
+            raise PermanentDeliveryError(
+                _("The template %(name)s (%(language)s) is not on this WhatsApp connection.")
+                % {"name": record.name, "language": record.language}
+            )
+        try:
+            check_parameters(template, record.parameters)
+        except TemplateRefused as exc:
+            raise PermanentDeliveryError(exc.text) from exc
+
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         assert connection is not None
         to = customer_identity(message, IdentityKind.WHATSAPP_ID)
+        record = template_reply_of(message)
+        if record is not None:
+            content = template_payload(record.name, record.language, record.parameters)
+            return self._post_message(connection, to, {"type": "template", "template": content})
         return self._send_text(connection, to, message.body_text)
+
+    def fetch_templates(self, connection: ChannelConnection) -> list[dict[str, Any]]:
+        """Every template of the connection's WhatsApp Business Account, page by page.
+
+        Pages are followed by their ``after`` cursor on the connection's own base URL
+        (never by the absolute ``paging.next`` link). A list that does not end is
+        refused, so that a partial list never marks the missing templates disabled.
+        """
+        waba_id = connection.setting("waba_id")
+        if not waba_id:
+            raise PermanentDeliveryError(
+                _("Set the WhatsApp Business Account id of the connection first.")
+            )
+        url = self.graph_url(connection, f"{waba_id}/message_templates")
+        params: dict[str, Any] = {"fields": TEMPLATE_FIELDS, "limit": TEMPLATES_PER_PAGE}
+        templates: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for _page in range(MAX_TEMPLATE_PAGES):
+            body = json_body(
+                call_provider(
+                    "GET",
+                    url,
+                    provider="WhatsApp",
+                    reason_of=meta_error_reason,
+                    headers=self.auth_headers(connection),
+                    params=params,
+                )
+            )
+            templates.extend(item for item in body.get("data") or [] if isinstance(item, dict))
+            after = _next_cursor(body.get("paging"))
+            if not after:
+                return templates
+            if after in seen:
+                break
+            seen.add(after)
+            params = {**params, "after": after}
+        raise PermanentDeliveryError(_("WhatsApp: the template list does not end; not synced."))
 
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         return self._send_text(connection, to.lstrip("+"), _("omniservice test message"))
@@ -109,6 +194,12 @@ class WhatsAppAdapter(MetaAdapter):
         return content
 
     def _send_text(self, connection: ChannelConnection, to: str, text: str) -> SendResult:
+        content = {"type": "text", "text": {"body": text, "preview_url": False}}
+        return self._post_message(connection, to, content)
+
+    def _post_message(
+        self, connection: ChannelConnection, to: str, content: dict[str, Any]
+    ) -> SendResult:
         url = self.graph_url(connection, f"{connection.setting('phone_number_id')}/messages")
         response = call_provider(
             "POST",
@@ -120,12 +211,26 @@ class WhatsAppAdapter(MetaAdapter):
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
                 "to": to,
-                "type": "text",
-                "text": {"body": text, "preview_url": False},
+                **content,
             },
         )
         provider_id = json_body(response)["messages"][0]["id"]
         return SendResult(status=DeliveryStatus.SENT, provider_message_id=provider_id)
+
+
+def template_reply_of(message: Message) -> TemplateReply | None:
+    """The template a reply was made from (cached on the message: check, then send)."""
+    return getattr(message, "template_reply", None)
+
+
+def _next_cursor(paging: Any) -> str:
+    """The ``after`` cursor of the next page; empty on the last page."""
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return ""
+    cursor = (paging.get("cursors") or {}).get("after")
+    if not cursor:
+        cursor = (parse_qs(urlsplit(str(paging["next"])).query).get("after") or [""])[0]
+    return str(cursor or "")
 
 
 def _message(item: dict[str, Any], names: dict[str, str]) -> InboundMessage | None:

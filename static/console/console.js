@@ -421,6 +421,8 @@
       } else {
         flash(result.data.error ? result.data.error.message : strings.failed, "error");
       }
+      // Scripts owning a form (static/channels/template_reply.js) reset it themselves.
+      document.dispatchEvent(new CustomEvent("console:posted", { detail: { form: form, ok: result.ok } }));
       refreshAll();
     }).catch(function () {
       flash(strings.failed, "error");

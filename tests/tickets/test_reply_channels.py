@@ -49,6 +49,7 @@ def test_closed_whatsapp_window_falls_back_to_sms_and_says_why():
     assert chinese == "WhatsApp：24 小时回复窗口已关闭。已改为建议使用短信。"
     whatsapp = next(o for o in choice.options if o.channel == Channel.WHATSAPP)
     assert not whatsapp.available
+    assert whatsapp.window_closed  # so the console offers its approved templates
 
 
 def test_without_a_phone_the_fallback_is_email():
@@ -77,6 +78,7 @@ def test_a_refused_channel_is_skipped():
     assert choice.proposed == Channel.EMAIL
     sms = next(o for o in choice.options if o.channel == Channel.SMS)
     assert sms.reason == "the customer refused service messages."
+    assert not sms.window_closed
 
 
 def test_the_console_shows_the_notice_and_preselects_the_fallback(personas):
