@@ -31,7 +31,9 @@ def graph():
     provider.stop()
 
 
-def test_agent_sends_a_template_after_the_window(asgi_server, console_page, personas, graph):
+def test_agent_sends_a_template_after_the_window(
+    asgi_server, console_page, personas, graph, screenshot
+):
     connection = whatsapp_connection(graph.base_url)
     stored_template(connection)
     stored_template(connection, language="en_US", body=ORDER_BODY_EN)
@@ -50,6 +52,8 @@ def test_agent_sends_a_template_after_the_window(asgi_server, console_page, pers
         "Hello Li Na, your order {{2}} has shipped."
     )
     fields.nth(1).fill("SO-20931")
+    agent.locator("#template-reply").scroll_into_view_if_needed()
+    screenshot(agent, "whatsapp-template-reply")
     agent.locator("#template-send").click()
 
     expect(agent.locator("#flash")).to_contain_text("Template reply queued")
