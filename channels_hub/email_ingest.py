@@ -34,7 +34,7 @@ from channels_hub.adapters.base import claim
 from channels_hub.email_mime import ParsedEmail, read_email
 from channels_hub.email_models import EmailRecord
 from channels_hub.models import ChannelConnection
-from customers.identity import InvalidIdentity
+from customers.identity import InvalidIdentity, normalize_value
 from customers.models import Identity, IdentityKind
 from omniservice.errors import DomainError
 from tickets.models import Channel, DeliveryStatus, Direction, Message, Ticket
@@ -228,6 +228,7 @@ def ingest_email(
             in_reply_to=message_key(parsed.in_reply_to[0]) if parsed.in_reply_to else "",
             references=" ".join(message_key(r) for r in parsed.references[-REFERENCES_KEPT:]),
             subject=parsed.subject[:300],
+            reply_address=reply_address_of(parsed),
             auto_kind=parsed.auto_kind,
         )
         ChannelConnection.objects.filter(pk=connection.pk).update(last_inbound_at=timezone.now())
@@ -288,6 +289,17 @@ def _our_outbound(message_id: str) -> int | None:
         if number and Message.objects.filter(pk=number, direction=Direction.OUTBOUND).exists():
             found = number
     return found
+
+
+def reply_address_of(parsed: ParsedEmail) -> str:
+    """Where answers to this email go: its Reply-To when that is a usable address, else
+    its sender (both as written; too long or malformed ones are dropped)."""
+    for candidate in (parsed.reply_to, parsed.sender):
+        try:
+            return normalize_value(IdentityKind.EMAIL, candidate)
+        except InvalidIdentity:
+            continue
+    return ""
 
 
 def _ignored(reason: str, parsed: ParsedEmail) -> EmailOutcome:

@@ -71,6 +71,7 @@ class DeliveryReport:
 class ParsedEmail:
     sender: str = ""
     sender_name: str = ""
+    reply_to: str = ""  # the first Reply-To address, where the customer wants answers
     to: list[str] = field(default_factory=list)
     subject: str = ""
     message_id: str = ""
@@ -97,6 +98,9 @@ def read_email(raw: bytes, *, envelope_sender: str | None = None) -> ParsedEmail
     parsed = ParsedEmail()
     name, address = parseaddr(header_text(msg, "From"))
     parsed.sender, parsed.sender_name = address.strip(), name.strip()
+    parsed.reply_to = next(
+        (addr.strip() for _name, addr in getaddresses([header_text(msg, "Reply-To")]) if addr), ""
+    )
     parsed.to = [addr for _name, addr in getaddresses([header_text(msg, "To")]) if addr]
     parsed.subject = " ".join(header_text(msg, "Subject").split())
     parsed.message_id = first_id(header_text(msg, "Message-ID"))

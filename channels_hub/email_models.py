@@ -34,6 +34,8 @@ class EmailRecord(models.Model):
     in_reply_to = models.CharField(_("In-Reply-To"), max_length=200, blank=True)
     references = models.TextField(_("References"), blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
+    # Inbound: where replies to this email go (its Reply-To, else its From).
+    reply_address = models.EmailField(_("reply address"), max_length=254, blank=True)
     auto_kind = models.CharField(
         _("automatic"), max_length=12, choices=AutoKind.choices, default=AutoKind.HUMAN, blank=True
     )

@@ -115,7 +115,7 @@ class EmailAdapter(Adapter):
 
         connection = _reply_connection(message, connection)
         sender = _sender(connection)
-        to = customer_identity(message, IdentityKind.EMAIL)
+        to = _recipient(message)
         mail = new_email()
         mail["From"] = Address(connection.setting("from_name"), addr_spec=sender)
         mail["To"] = to
@@ -278,3 +278,23 @@ def _raise_for_answer(code: int, answer: bytes | str) -> None:
     if 500 <= code < 600:
         raise PermanentDeliveryError(reason)
     raise TransientDeliveryError(reason)
+
+
+def _recipient(message: Message) -> str:
+    """Where a reply goes: the address the customer's last email on the ticket asked for
+    (its Reply-To, else its From), so that a customer with a work and a home address is
+    answered where they wrote; without one, the customer's newest email address."""
+    from channels_hub.email_models import EmailRecord
+
+    asked = (
+        EmailRecord.objects.filter(
+            message__ticket_id=message.ticket_id,
+            message__direction=Direction.INBOUND,
+            auto_kind="",
+        )
+        .exclude(reply_address="")
+        .order_by("-message__created_at", "-pk")
+        .values_list("reply_address", flat=True)
+        .first()
+    )
+    return asked or customer_identity(message, IdentityKind.EMAIL)

@@ -46,6 +46,7 @@ def test_manager_connects_a_mailbox_with_encrypted_passwords_and_sends_a_test(pe
     assert connection_for_address("someone@elsewhere.example") is None
     page = client.get(reverse("channels:connection-edit", args=[connection.pk])).content.decode()
     assert "smtp-secret" not in page and "imap-secret" not in page
+    assert "/hooks/" not in page  # mail arrives by SMTP and IMAP: no webhook URL to copy
 
     client.post(
         reverse("channels:connection-test", args=[connection.pk]), {"to": "me@brand.example"}

@@ -295,3 +295,38 @@ def test_webhook_url_of_an_email_connection_is_refused_without_a_write(client, m
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "no_webhook"
     assert not Message.objects.exists()
+
+
+def test_the_reply_goes_where_the_customer_wrote_from_not_to_another_address(mail_connection, sink):
+    first = receive(mail_connection, samples.plain())
+    ticket = Ticket.objects.get(pk=first.ticket_id)
+    customer = ticket.customer
+    Identity.objects.create(customer=customer, kind="email", value="li.na@work.example.cn")
+    # The customer's newest address is the work one, but this conversation is at home.
+
+    _outbound, sent = answer(ticket, sink)
+
+    assert sent["To"] == samples.CUSTOMER
+    assert sink.received[-1].rcpt_tos == [samples.CUSTOMER]
+
+
+def test_a_reply_to_header_is_where_answers_go(mail_connection, sink):
+    outcome = receive(
+        mail_connection, samples.plain(headers={"Reply-To": "Li Na <orders@family.example.cn>"})
+    )
+    ticket = Ticket.objects.get(pk=outcome.ticket_id)
+
+    _outbound, sent = answer(ticket, sink)
+
+    assert sent["To"] == "orders@family.example.cn"
+    assert EmailRecord.objects.get(
+        message__ticket=ticket, message__direction="inbound"
+    ).reply_address == ("orders@family.example.cn")
+
+
+def test_a_malformed_reply_to_falls_back_to_the_sender(mail_connection, sink):
+    outcome = receive(mail_connection, samples.plain(headers={"Reply-To": "not an address"}))
+
+    _outbound, sent = answer(Ticket.objects.get(pk=outcome.ticket_id), sink)
+
+    assert sent["To"] == samples.CUSTOMER
