@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -22,13 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from channels_hub.template_replies import TemplateChoice, send_template_reply
-from omniservice.api.models import ApiKey
 from omniservice.api.views import ApiView
-from omniservice.errors import NotFoundError
 from tickets import services
-from tickets.api import CodedChoiceField, MessageSerializer
-from tickets.models import AuthorKind, Channel, Message, Ticket
-from tickets.visibility import tickets_visible_to
+from tickets.api import CodedChoiceField, MessageSerializer, api_ticket, staff_actor
+from tickets.models import AuthorKind, Channel, Message
 
 MAX_PARAMETERS = 20
 REPLY_CHANNELS = [choice for choice in Channel.choices if choice[0] != Channel.CONSOLE]
@@ -122,11 +118,11 @@ class TicketReplyView(ApiView):
         ),
     )
     def post(self, request: Request, number: int) -> Response:
-        ticket = _ticket_for(request, number)
+        ticket = api_ticket(request, number)
         serializer = ReplyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        author = _staff_actor(request)
+        author = staff_actor(request)
         kind = AuthorKind.AGENT if author is not None else AuthorKind.SYSTEM
         if data["template"] is not None:
             template = data["template"]
@@ -149,20 +145,3 @@ class TicketReplyView(ApiView):
                 author_kind=kind,
             )
         return Response(ReplySerializer(message).data, status=status.HTTP_201_CREATED)
-
-
-def _ticket_for(request: Request, number: int) -> Ticket:
-    tickets = (
-        Ticket.objects.all()
-        if isinstance(request.auth, ApiKey)
-        else tickets_visible_to(request.user)
-    )
-    ticket = tickets.filter(pk=number).first()
-    if ticket is None:
-        raise NotFoundError(_("No such ticket."), code="ticket_not_found")
-    return ticket
-
-
-def _staff_actor(request: Request) -> AbstractBaseUser | None:
-    """The console user behind a request; a partner key acts as the system."""
-    return None if isinstance(request.auth, ApiKey) else request.user

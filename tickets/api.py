@@ -383,9 +383,26 @@ def _inbound_response(result: services.InboundResult) -> Response:
     return Response(body, status=code)
 
 
-def _staff_actor(request: Request) -> AbstractBaseUser | None:
+def staff_actor(request: Request) -> AbstractBaseUser | None:
     """The console user behind a request; a partner key acts as the system."""
     return None if isinstance(request.auth, ApiKey) else request.user
+
+
+def api_tickets(request: Request) -> QuerySet[Ticket]:
+    """What an API caller may see: a partner key every ticket, a console user only
+    ``tickets_visible_to`` theirs."""
+    if isinstance(request.auth, ApiKey):
+        return Ticket.objects.all()
+    return tickets_visible_to(request.user)
+
+
+def api_ticket(request: Request, number: int | str) -> Ticket:
+    """One ticket the caller may see; 404 ``ticket_not_found`` otherwise (also when it
+    exists but is not theirs: the API does not tell which)."""
+    ticket = api_tickets(request).filter(pk=number).first()
+    if ticket is None:
+        raise NotFoundError(_("No such ticket."), code="ticket_not_found")
+    return ticket
 
 
 INBOUND_RESPONSES = {201: InboundResultSerializer, 200: InboundResultSerializer}
@@ -446,11 +463,7 @@ class TicketViewSet(ApiGenericViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Ticket]:
-        if isinstance(self.request.auth, ApiKey):
-            queryset = Ticket.objects.all()
-        else:
-            queryset = tickets_visible_to(self.request.user)
-        return selectors.with_list_relations(queryset)
+        return selectors.with_list_relations(api_tickets(self.request))
 
     def _ticket(self) -> Ticket:
         ticket = self.get_queryset().filter(pk=self.kwargs["number"]).first()
@@ -482,7 +495,7 @@ class TicketViewSet(ApiGenericViewSet):
         serializer = TicketUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        actor = _staff_actor(request)
+        actor = staff_actor(request)
         with transaction.atomic():
             if "team" in data or "assignee" in data:
                 services.assign(

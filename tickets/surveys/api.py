@@ -22,9 +22,9 @@ from rest_framework.response import Response
 from omniservice.api.models import ApiKey
 from omniservice.api.views import ApiView
 from omniservice.errors import DomainError, NotFoundError
-from tickets.models import DeliveryStatus, Survey, SurveyDelivery, SurveyOutcome, Ticket
+from tickets.api import api_ticket
+from tickets.models import DeliveryStatus, Survey, SurveyDelivery, SurveyOutcome
 from tickets.surveys import services as surveys
-from tickets.visibility import tickets_visible_to
 
 MAX_SURVEYS = 100
 
@@ -89,18 +89,6 @@ class AnswerSerializer(serializers.Serializer):
     )
 
 
-def _ticket_for(request: Request, number: int) -> Ticket:
-    tickets = (
-        Ticket.objects.all()
-        if isinstance(request.auth, ApiKey)
-        else tickets_visible_to(request.user)
-    )
-    ticket = tickets.filter(pk=number).first()
-    if ticket is None:
-        raise NotFoundError(_("No such ticket."), code="ticket_not_found")
-    return ticket
-
-
 class TicketSatisfactionView(ApiView):
     scopes = {"get": "tickets:read", "post": "tickets:write"}
 
@@ -113,7 +101,7 @@ class TicketSatisfactionView(ApiView):
         ),
     )
     def get(self, request: Request, number: int) -> Response:
-        ticket = _ticket_for(request, number)
+        ticket = api_ticket(request, number)
         rows = list(surveys.surveys_of_ticket(ticket)[:MAX_SURVEYS])
         latest = next((s.score for s in rows if s.answered_at is not None), None)
         body = {"ticket": ticket.pk, "latest_score": latest, "surveys": rows}
@@ -135,7 +123,7 @@ class TicketSatisfactionView(ApiView):
             raise AgentAnswerError(
                 _("Only the customer answers a survey."), code="customer_answers_only"
             )
-        ticket = _ticket_for(request, number)
+        ticket = api_ticket(request, number)
         answer = AnswerSerializer(data=request.data)
         answer.is_valid(raise_exception=True)
         candidates = surveys.surveys_of_ticket(ticket)
