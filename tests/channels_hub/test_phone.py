@@ -401,6 +401,25 @@ def test_callback_list_shows_visible_tasks_and_marking_done_clears_the_tag(
     assert other.status_code == 404
 
 
+@pytest.mark.parametrize("calls", [2, 12])
+def test_the_callback_list_costs_the_same_queries_for_2_or_12_tasks(
+    client, connection, console_client, personas, calls, django_assert_max_num_queries
+):
+    for n in range(calls):
+        post(
+            client,
+            connection,
+            event("missed", call_id=f"call-{n}", **{"from": f"+86138001380{n:02d}"}),
+        )
+    assert CallbackTask.objects.count() == calls
+    agent = console_client(personas.agent)
+
+    with django_assert_max_num_queries(6):
+        page = agent.get("/console/calls/callbacks/")
+
+    assert page.content.decode().count("data-callback=") == calls
+
+
 def test_an_answered_call_creates_no_callback(client, connection, agent):
     post(client, connection, event("answered", agent=agent.username))
     post(client, connection, event("ended", duration_seconds=10))

@@ -152,6 +152,26 @@ def test_the_tablet_lists_only_the_stores_open_tickets(personas, console_client)
     assert f"/console/tickets/{theirs.pk}/" not in html
 
 
+@pytest.mark.parametrize("visitors", [2, 12])
+def test_the_tablet_costs_the_same_queries_for_2_or_12_open_tickets(
+    personas, console_client, visitors, django_assert_max_num_queries
+):
+    for n in range(visitors):
+        thread_inbound_message(
+            channel=Channel.STORE,
+            external_id=None,
+            identities=[IdentityClaim(IdentityKind.PHONE, f"+86139001390{n:02d}")],
+            text="Size question",
+            store=personas.store_one,
+        )
+    clerk = console_client(personas.store_clerk)
+
+    with django_assert_max_num_queries(5):
+        page = clerk.get(store_url(personas.store_one))
+
+    assert page.content.decode().count("/console/tickets/") >= visitors
+
+
 def test_strangers_go_to_the_login(client, personas):
     response = client.get(store_url(personas.store_one))
     assert response.status_code == 302
