@@ -267,10 +267,11 @@ def _play(
     english = customer.language == EN
     pick = (lambda pair: pair[1]) if english else (lambda pair: pair[0])
     at_store = script.team == "store" or script.channel in (Channel.STORE, Channel.KIOSK)
+    identities = _identities_on(script.channel, phone, customer)
     result = services.thread_inbound_message(
         channel=script.channel,
         external_id=f"demo-{index}-1",
-        identities=[IdentityClaim(IdentityKind.PHONE, phone)],
+        identities=identities,
         text=pick(script.customer),
         store=store if at_store else None,
     )
@@ -291,10 +292,26 @@ def _play(
         services.thread_inbound_message(
             channel=script.channel,
             external_id=f"demo-{index}-2",
-            identities=[IdentityClaim(IdentityKind.PHONE, phone)],
+            identities=identities,
             text=pick(script.follow_up),
         )
     _finish(ticket, script.status, agent)
+
+
+def _identities_on(channel: str, phone: str, customer: Customer) -> list[IdentityClaim]:
+    """Who writes on ``channel``: the channel's own id as its adapter would claim it (so
+    that replies can leave there), beside the phone number that finds the customer."""
+    claims = [IdentityClaim(IdentityKind.PHONE, phone)]
+    digits = phone.lstrip("+")
+    own = {
+        Channel.WHATSAPP: (IdentityKind.WHATSAPP_ID, digits),
+        Channel.WECHAT: (IdentityKind.WECHAT_OPENID, f"oDemo{customer.public_id[-12:]}"),
+        Channel.EMAIL: (IdentityKind.EMAIL, f"{customer.public_id.lower()}@example.org"),
+        Channel.WEB_CHAT: (IdentityKind.WEB_VISITOR_ID, f"demo-{customer.public_id}"),
+    }.get(channel)
+    if own is not None:
+        claims.append(IdentityClaim(*own))
+    return claims
 
 
 def _agent_for(team: Team | None, users: list, english: bool, rng: random.Random):

@@ -274,3 +274,19 @@ def test_command_help_documents_the_reset_and_its_confirmation(capsys):
 
 def test_every_demo_customer_has_a_demo_public_id(seeded):
     assert not Customer.objects.filter(~Q(public_id__startswith="cus_d3m0")).exists()
+
+
+def test_demo_conversations_can_be_answered_on_the_channel_they_came_in_on(seeded):
+    from tickets.models import Ticket
+
+    own_kind = {
+        "whatsapp": IdentityKind.WHATSAPP_ID,
+        "wechat": IdentityKind.WECHAT_OPENID,
+        "email": IdentityKind.EMAIL,
+        "web_chat": IdentityKind.WEB_VISITOR_ID,
+    }
+    tickets = Ticket.objects.filter(origin_channel__in=own_kind).select_related("customer")
+    assert tickets.exists()
+    for ticket in tickets:
+        kinds = set(ticket.customer.identities.values_list("kind", flat=True))
+        assert own_kind[ticket.origin_channel] in kinds, ticket.origin_channel
