@@ -35,7 +35,7 @@ class InteractionForm(forms.Form):
     )
     phone = forms.CharField(label=gettext_lazy("Phone"), max_length=40, required=False)
     member_no = forms.CharField(label=gettext_lazy("Member number"), max_length=64, required=False)
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=120, required=False)
+    name = forms.CharField(label=gettext_lazy("Customer name"), max_length=120, required=False)
     text = forms.CharField(
         label=gettext_lazy("What happened"),
         max_length=5000,
