@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -12,11 +11,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from channels_hub.adapters import PermanentDeliveryError, TransientDeliveryError, adapter_for
+from channels_hub.adapters.base import last_inbound_at
 from channels_hub.connections import default_connection, record_health
 from channels_hub.ingest import apply_early_receipts
 from channels_hub.models import SentMessage
 from omniservice.outbox.handlers import on_give_up, register
-from tickets.models import DeliveryStatus, Direction, Message
+from tickets.models import DeliveryStatus, Message
 from tickets.services import DELIVER_TOPIC, record_delivery
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _deliver(payload: dict[str, Any]) -> None:
         return
     try:
         adapter.check(
-            message, connection, last_inbound_at=_last_inbound_at(message), now=timezone.now()
+            message, connection, last_inbound_at=last_inbound_at(message), now=timezone.now()
         )
         result = adapter.send(message, connection)
     except PermanentDeliveryError as exc:
@@ -101,17 +101,3 @@ def give_up_delivery(payload: dict[str, Any], error: str) -> None:
 
 def _fail(message: Message, reason: str) -> None:
     record_delivery(message_id=message.pk, status=DeliveryStatus.FAILED, reason=reason)
-
-
-def _last_inbound_at(message: Message) -> datetime | None:
-    """When the customer last wrote on this reply's channel (the reply window's start)."""
-    return (
-        Message.objects.filter(
-            ticket__customer_id=message.ticket.customer_id,
-            channel=message.channel,
-            direction=Direction.INBOUND,
-        )
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )

@@ -252,6 +252,9 @@ CHANNEL_SECRETS_KEYS = env_list("CHANNEL_SECRETS_KEYS", [])
 CHANNEL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
 # Providers that sign a timestamp (WeChat) are refused outside this tolerance (replays).
 CHANNEL_WEBHOOK_TOLERANCE_SECONDS = env_int("CHANNEL_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# The Facebook page / Instagram account has Meta's Human Agent permission: replies may
+# leave up to 7 days after the customer's last message, tagged HUMAN_AGENT.
+META_HUMAN_AGENT_TAG = env_bool("META_HUMAN_AGENT_TAG", False)
 # Email: the SMTP listener (`manage.py smtp_ingress`), IMAP polling and SMTP sending.
 SMTP_INGRESS_HOST = env_str("SMTP_INGRESS_HOST", "127.0.0.1")
 SMTP_INGRESS_PORT = env_int("SMTP_INGRESS_PORT", 2525, minimum=1)

@@ -10,14 +10,14 @@ is stored on the reply (``Message.channel``), so the history shows which one was
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Consent, ConsentPurpose, Identity, IdentityKind
-from tickets.models import REPLY_WINDOWS, Channel, Direction, Message, Ticket
+from tickets.models import Channel, Direction, Message, Ticket, reply_window
 
 # The address a reply on each channel goes to; channels absent here need none.
 ADDRESS_KIND = {
@@ -114,16 +114,19 @@ def _option(
         return ReplyOption(channel, label, False, _("no address of the customer."))
     if channel in refused:
         return ReplyOption(channel, label, False, _("the customer refused service messages."))
-    window = REPLY_WINDOWS.get(channel)
+    window = reply_window(channel)
     if window is not None:
         last = last_inbound.get(channel)
         if last is None or now - last > window:
-            hours = int(window.total_seconds() // 3600)
             return ReplyOption(
-                channel,
-                label,
-                False,
-                _("the %(hours)s-hour reply window is closed.") % {"hours": hours},
-                window_closed=True,
+                channel, label, False, window_closed_text(window), window_closed=True
             )
     return ReplyOption(channel, label, True)
+
+
+def window_closed_text(window: timedelta) -> str:
+    if window >= timedelta(days=3):
+        days = window.days
+        return _("the %(days)s-day reply window is closed.") % {"days": days}
+    hours = int(window.total_seconds() // 3600)
+    return _("the %(hours)s-hour reply window is closed.") % {"hours": hours}

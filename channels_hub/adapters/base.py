@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from customers.identity import IdentityClaim, normalize_value
 from customers.models import Customer, Identity, IdentityKind
 from tickets.attachments import UploadedContent
-from tickets.models import Message
+from tickets.models import Direction, Message
 
 if TYPE_CHECKING:
     from channels_hub.models import ChannelConnection
@@ -215,12 +215,15 @@ class Adapter:
                     _("%(name)s is larger than %(channel)s accepts.")
                     % {"name": attachment.filename, "channel": message.get_channel_display()}
                 )
-        if limits.reply_window is not None and (
-            last_inbound_at is None or now - last_inbound_at > limits.reply_window
-        ):
+        window = self.reply_window(message)
+        if window is not None and (last_inbound_at is None or now - last_inbound_at > window):
             raise PermanentDeliveryError(
-                window_closed_reason(message.get_channel_display(), limits.reply_window)
+                window_closed_reason(message.get_channel_display(), window)
             )
+
+    def reply_window(self, message: Message) -> timedelta | None:
+        """How long after the customer's last message on the channel a reply may leave."""
+        return self.limits.reply_window
 
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         """Deliver one outbound message; raise Permanent- or TransientDeliveryError."""
@@ -243,11 +246,30 @@ class Adapter:
 
 
 def window_closed_reason(channel: str, window: timedelta) -> str:
+    if window >= timedelta(days=3):
+        return _(
+            "The %(days)s-day reply window of %(channel)s is closed: the customer has not "
+            "written for longer. Reply on another channel."
+        ) % {"days": window.days, "channel": channel}
     hours = int(window.total_seconds() // 3600)
     return _(
         "The %(hours)s-hour reply window of %(channel)s is closed: the customer has not "
         "written for longer. Only approved templates may be sent; reply on another channel."
     ) % {"hours": hours, "channel": channel}
+
+
+def last_inbound_at(message: Message) -> datetime | None:
+    """When the customer last wrote on this reply's channel (the reply window's start)."""
+    return (
+        Message.objects.filter(
+            ticket__customer_id=message.ticket.customer_id,
+            channel=message.channel,
+            direction=Direction.INBOUND,
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def claim(kind: str, raw: str, *, verified: bool = False) -> IdentityClaim:

@@ -11,10 +11,12 @@ reply, so that a watermark finds the replies of its conversation.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_hub.adapters.base import (
@@ -26,12 +28,13 @@ from channels_hub.adapters.base import (
     WebhookBatch,
     claim,
     customer_identity,
+    last_inbound_at,
 )
 from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reason
 from channels_hub.provider_http import call_provider, json_body
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
-from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message
+from tickets.models import REPLY_WINDOWS, Channel, DeliveryStatus, Message, reply_window
 
 if TYPE_CHECKING:
     from channels_hub.models import ChannelConnection
@@ -120,23 +123,40 @@ class MessengerAdapter(MetaAdapter):
             channel=self.channels[0], external_id=str(mid), identities=identities, text=text
         )
 
+    def reply_window(self, message: Message) -> timedelta | None:
+        return reply_window(message.channel)  # 7 days with the human agent tag
+
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         assert connection is not None
+        last = last_inbound_at(message)
+        late = last is None or timezone.now() - last > REPLY_WINDOWS[message.channel]
         return self._send_text(
-            connection, customer_identity(message, self.identity_kind), message.body_text
+            connection,
+            customer_identity(message, self.identity_kind),
+            message.body_text,
+            human_agent=late and settings.META_HUMAN_AGENT_TAG,
         )
 
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         return self._send_text(connection, to, _("omniservice test message"))
 
-    def _send_text(self, connection: ChannelConnection, to: str, text: str) -> SendResult:
+    def _send_text(
+        self, connection: ChannelConnection, to: str, text: str, *, human_agent: bool = False
+    ) -> SendResult:
+        """Inside the 24-hour window a ``RESPONSE``; after it (allowed only with the
+        permission) the ``HUMAN_AGENT`` tag, which Meta requires there."""
+        body: dict[str, Any] = {"recipient": {"id": to}, "message": {"text": text}}
+        if human_agent:
+            body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+        else:
+            body["messaging_type"] = "RESPONSE"
         response = call_provider(
             "POST",
             self.graph_url(connection, "me/messages"),
             provider=self.provider,
             reason_of=meta_error_reason,
             headers=self.auth_headers(connection),
-            json={"recipient": {"id": to}, "messaging_type": "RESPONSE", "message": {"text": text}},
+            json=body,
         )
         return SendResult(
             status=DeliveryStatus.SENT,

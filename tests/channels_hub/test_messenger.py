@@ -143,3 +143,65 @@ def test_instagram_message_read_receipt_and_limit(client, instagram, fake_provid
     deliver_message({"message_id": too_long.pk})
     too_long.refresh_from_db()
     assert too_long.delivery_status == DeliveryStatus.FAILED and "1000" in too_long.failure_reason
+
+
+def _written_hours_ago(hours: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Message.objects.filter(direction="inbound").update(
+        created_at=timezone.now() - timedelta(hours=hours)
+    )
+
+
+@pytest.mark.parametrize(
+    ("hours", "tagged"),
+    [(3, False), (30, True), (24 * 6.5, True)],
+)
+def test_with_the_human_agent_permission_replies_leave_for_7_days_tagged_after_24_hours(
+    client, messenger, fake_provider, settings, hours, tagged
+):
+    settings.META_HUMAN_AGENT_TAG = True
+    post_signed(client, messenger, payload("page", [message_event()]))
+    _written_hours_ago(hours)
+    fake_provider.answer("POST", "/v21.0/me/messages", Answer(200, {"message_id": "m_out"}))
+    outbound = reply(ticket=Message.objects.get().ticket, author=None, text="Yes, in blue.")
+
+    deliver_message({"message_id": outbound.pk})
+
+    outbound.refresh_from_db()
+    assert outbound.delivery_status == DeliveryStatus.SENT
+    sent = fake_provider.received("/v21.0/me/messages")[0].json()
+    if tagged:
+        assert (sent["messaging_type"], sent["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    else:
+        assert sent["messaging_type"] == "RESPONSE" and "tag" not in sent
+
+
+def test_after_7_days_even_the_human_agent_tag_may_not_answer(
+    client, messenger, fake_provider, settings
+):
+    settings.META_HUMAN_AGENT_TAG = True
+    post_signed(client, messenger, payload("page", [message_event()]))
+    _written_hours_ago(24 * 8)
+    outbound = reply(ticket=Message.objects.get().ticket, author=None, text="Hello?")
+
+    deliver_message({"message_id": outbound.pk})
+
+    outbound.refresh_from_db()
+    assert outbound.delivery_status == DeliveryStatus.FAILED
+    assert "7-day reply window" in outbound.failure_reason
+    assert fake_provider.received("/v21.0/me/messages") == []
+
+
+def test_without_the_permission_the_window_is_24_hours(client, messenger, fake_provider):
+    post_signed(client, messenger, payload("page", [message_event()]))
+    _written_hours_ago(30)
+    outbound = reply(ticket=Message.objects.get().ticket, author=None, text="Hello?")
+
+    deliver_message({"message_id": outbound.pk})
+
+    outbound.refresh_from_db()
+    assert outbound.delivery_status == DeliveryStatus.FAILED
+    assert "24-hour reply window" in outbound.failure_reason

@@ -97,3 +97,24 @@ def test_the_choice_takes_three_queries(django_assert_num_queries):
     ticket = type(ticket).objects.select_related("customer").get(pk=ticket.pk)
     with django_assert_num_queries(3):
         reply_choice(ticket)
+
+
+def test_the_human_agent_permission_keeps_messenger_proposed_for_7_days(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ticket = TicketFactory(origin_channel=Channel.MESSENGER, last_channel=Channel.MESSENGER)
+    IdentityFactory(customer=ticket.customer, kind="facebook_psid", value="6543210987654321")
+    message = MessageFactory(ticket=ticket, channel=Channel.MESSENGER, direction="inbound")
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(days=3))
+
+    with translation.override("en"):
+        closed = reply_choice(ticket)
+        settings.META_HUMAN_AGENT_TAG = True
+        open_for_a_week = reply_choice(ticket)
+
+    messenger = next(o for o in closed.options if o.channel == Channel.MESSENGER)
+    assert not messenger.available
+    assert messenger.reason == "the 24-hour reply window is closed."
+    assert open_for_a_week.proposed == Channel.MESSENGER

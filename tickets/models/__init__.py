@@ -14,6 +14,7 @@ from tickets.models.automation import (
 from tickets.models.core import (
     ALLOWED_TRANSITIONS,
     DELIVERY_RANK,
+    HUMAN_AGENT_WINDOW,
     OPEN_STATUSES,
     PRIORITY_RANK,
     REPLY_WINDOWS,
@@ -30,6 +31,7 @@ from tickets.models.core import (
     TicketStatusChange,
     TicketTag,
     attachment_path,
+    reply_window,
 )
 from tickets.models.routing import (
     AgentRoutingState,
@@ -63,6 +65,7 @@ from tickets.models.surveys import (
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "DELIVERY_RANK",
+    "HUMAN_AGENT_WINDOW",
     "OPEN_STATUSES",
     "PRIORITY_RANK",
     "REPLY_WINDOWS",
@@ -110,4 +113,5 @@ __all__ = [
     "TicketStatusChange",
     "TicketTag",
     "attachment_path",
+    "reply_window",
 ]

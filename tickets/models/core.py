@@ -70,6 +70,18 @@ REPLY_WINDOWS: dict[str, timedelta] = {
     Channel.INSTAGRAM: timedelta(hours=24),
     Channel.WECHAT: timedelta(hours=48),
 }
+# Meta's "human agent" message tag: a page granted that permission may answer a person on
+# Messenger or Instagram up to 7 days after their last message (META_HUMAN_AGENT_TAG).
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+HUMAN_AGENT_CHANNELS = frozenset({Channel.MESSENGER, Channel.INSTAGRAM})
+
+
+def reply_window(channel: str) -> timedelta | None:
+    """How long after the customer's last message a free-form reply may leave on
+    ``channel`` (None: no limit)."""
+    if channel in HUMAN_AGENT_CHANNELS and settings.META_HUMAN_AGENT_TAG:
+        return HUMAN_AGENT_WINDOW
+    return REPLY_WINDOWS.get(channel)
 
 
 class TicketTag(models.Model):
