@@ -55,6 +55,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+from tickets.routing.services import transfer_ticket
 from tickets.visibility import tickets_visible_to
 
 # Channels a partner app may post a customer's message on (the console is staff-only).
@@ -339,6 +340,22 @@ class TicketUpdateSerializer(serializers.Serializer):
         return user
 
 
+class TransferSerializer(TicketUpdateSerializer):
+    """Where a ticket goes by hand: an agent and/or a team, with a note for the next
+    person (the routing log keeps it, the timeline shows it as an internal note)."""
+
+    status = priority = subject = tags = None  # only team and assignee are read here
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate(self, data: dict) -> dict:
+        if "team" not in data and "assignee" not in data:
+            raise serializers.ValidationError(
+                {"assignee": [_("Choose an agent or a team to transfer to.")]},
+                code="transfer_target_missing",
+            )
+        return data
+
+
 class ReceiptInputSerializer(serializers.Serializer):
     message_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=RECEIPT_STATUSES)
@@ -460,6 +477,7 @@ class TicketViewSet(ApiGenericViewSet):
         "partial_update": "tickets:write",
         "add_message": "tickets:write",
         "receipts": "tickets:write",
+        "transfer": "tickets:write",
     }
 
     def get_queryset(self) -> QuerySet[Ticket]:
@@ -609,6 +627,33 @@ class TicketViewSet(ApiGenericViewSet):
             attachments=data["attachments"],
         )
         return _inbound_response(result)
+
+    @extend_schema(
+        parameters=[NUMBER],
+        request=TransferSerializer,
+        responses={200: TicketSerializer},
+        description=(
+            "Transfer the ticket to an agent (username) and/or a team (slug), with an "
+            "optional note; logged as a routing decision (`transferred` when it moves work "
+            "from someone, else `manual`). 409 `ticket_closed` for a closed or merged ticket."
+        ),
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def transfer(self, request: Request, number: str) -> Response:
+        ticket = self._ticket()
+        serializer = TransferSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            transfer_ticket(
+                ticket=ticket,
+                actor=staff_actor(request),
+                team=data.get("team", False),
+                assignee=data.get("assignee", False),
+                note=data["note"],
+            )
+        updated = selectors.with_list_relations(Ticket.objects.all()).get(pk=ticket.pk)
+        return Response(TicketSerializer(updated).data)
 
     @extend_schema(
         parameters=[NUMBER],

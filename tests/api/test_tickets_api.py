@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -826,3 +827,84 @@ def test_schema_documents_the_tickets_endpoints(client):
         "assignee",
         "updated_since",
     }
+
+
+# --- transfer -----------------------------------------------------------------------------
+
+
+def test_a_partner_transfers_a_ticket_with_a_note_logged_as_a_routing_decision(partner, personas):
+    from tickets.models import DecisionKind, RoutingDecision
+
+    ticket = inbound_ticket()
+    services.assign(ticket=ticket, actor=None, team=personas.team_a, assignee=personas.agent.user)
+
+    response = partner.post(
+        detail(ticket, "transfer/"),
+        {"team": personas.team_b.slug, "assignee": None, "note": "Order system question"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["team"], body["assignee"]) == (personas.team_b.slug, None)
+    decision = RoutingDecision.objects.filter(ticket=ticket).latest("pk")
+    assert (decision.kind, decision.note, decision.actor_id) == (
+        DecisionKind.TRANSFERRED,
+        "Order system question",
+        None,
+    )
+    note = Message.objects.get(ticket=ticket, direction=Direction.NOTE)
+    assert note.body_text == "Order system question"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"note": "no target"}, "assignee", "transfer_target_missing"),
+        ({"team": "no-such-team"}, "team", "unknown_team"),
+        ({"assignee": "nobody-here"}, "assignee", "unknown_assignee"),
+        ({"team": None, "note": "x" * 2001}, "note", "max_length"),
+    ],
+)
+def test_a_bad_transfer_is_400_naming_the_field_and_changes_nothing(
+    partner, personas, body, field, code
+):
+    from tickets.models import RoutingDecision
+
+    ticket = inbound_ticket()
+    before = RoutingDecision.objects.filter(ticket=ticket).count()
+
+    response = partner.post(detail(ticket, "transfer/"), body, format="json")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert field in error["fields"], error
+    assert code in json.dumps(error)
+    assert RoutingDecision.objects.filter(ticket=ticket).count() == before
+    assert Ticket.objects.get(pk=ticket.pk).team_id == ticket.team_id
+
+
+def test_a_closed_ticket_cannot_be_transferred(partner, personas):
+    ticket = TicketFactory(status=TicketStatus.CLOSED)
+
+    response = partner.post(
+        detail(ticket, "transfer/"), {"team": personas.team_a.slug}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "ticket_closed"
+
+
+def test_transfer_needs_the_write_scope_and_a_visible_ticket(
+    partner_read_only, console_client, personas
+):
+    ticket = team_ticket(personas.team_b)
+
+    assert (
+        partner_read_only.post(
+            detail(ticket, "transfer/"), {"team": None}, format="json"
+        ).status_code
+        == 403
+    )
+    agent = console_client(personas.agent)  # not of team B: the ticket does not exist for them
+    assert agent.post(detail(ticket, "transfer/"), {"team": None}, format="json").status_code == 404

@@ -59,7 +59,7 @@ def _load_of(user_id: int) -> dict[str, int]:
 def transfer_ticket(
     *,
     ticket: Ticket,
-    actor: AbstractBaseUser,
+    actor: AbstractBaseUser | None,
     assignee: AbstractBaseUser | bool | None = False,
     team: Team | bool | None = False,
     note: str = "",
