@@ -6,7 +6,7 @@
 
 Sets everything up itself: a scratch database ``omniservice_bench_channels`` (dropped and
 recreated, dropped again at the end), migrations, one connection per channel with its
-secrets (WhatsApp Cloud API, Twilio-style SMS, WeChat, Messenger), a manager and an agent
+secrets (WhatsApp Cloud API, Twilio-style SMS, WeChat, Messenger, a PBX), a manager and an agent
 of the general queue with a session each, and a Redis database of its own on the local
 Redis (db 9, flushed: channel layer, cache, Celery broker). The webhooks go to gunicorn
 (threaded WSGI, the production HTTP server), the two console sockets to uvicorn.
@@ -49,12 +49,19 @@ from bench.ingest_events import _setup_django
 BENCH = "ingest_channels"
 TARGETS = {"accepted_per_s": 400, "p99_ms": 100, "stored_per_provider_id": 1, "missed_live": 0}
 RATE_SUSTAINED = 0.97
-MIX = (("whatsapp", 0.40), ("sms", 0.25), ("wechat", 0.20), ("messenger", 0.15))
+MIX = (
+    ("whatsapp", 0.38),
+    ("sms", 0.24),
+    ("wechat", 0.19),
+    ("messenger", 0.14),
+    ("phone", 0.05),  # a missed call to the hotline: a call message and a call-back task
+)
 SECRETS = {
     "whatsapp": {"app_secret": "bench-wa-secret", "access_token": "t", "verify_token": "v"},
     "sms": {"auth_token": "bench-twilio-token"},
     "wechat": {"token": "bench-wechat-token", "app_secret": "s"},
     "messenger": {"app_secret": "bench-meta-secret", "access_token": "t", "verify_token": "v"},
+    "phone": {"signing_secret": "bench-pbx-secret"},
 }
 # Chinese punctuation is what customers type.
 TEXTS = (
@@ -125,6 +132,7 @@ def parse_args(argv: list[str]) -> Config:
 class Setup:
     paths: dict[str, str]  # channel -> webhook path
     cookies: dict[str, str]  # persona -> session cookie
+    connection_ids: dict[str, int] = field(default_factory=dict)
 
 
 def build_setup() -> Setup:
@@ -138,7 +146,7 @@ def build_setup() -> Setup:
     from omniservice.org.models import Role
     from omniservice.org.services import create_staff_member
 
-    paths = {}
+    paths, connection_ids = {}, {}
     for channel, secrets in SECRETS.items():
         connection = save_connection(
             connection=ChannelConnection(channel=channel),
@@ -149,6 +157,7 @@ def build_setup() -> Setup:
             secrets=secrets,
         )
         paths[channel] = f"/hooks/{channel}/{connection.webhook_key}/"
+        connection_ids[channel] = connection.pk
     session_store = import_module(settings.SESSION_ENGINE).SessionStore
     cookies = {}
     for persona, role in (("manager", Role.MANAGER), ("agent", Role.AGENT)):
@@ -162,7 +171,7 @@ def build_setup() -> Setup:
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.save()
         cookies[persona] = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-    return Setup(paths=paths, cookies=cookies)
+    return Setup(paths=paths, cookies=cookies, connection_ids=connection_ids)
 
 
 # --- the requests --------------------------------------------------------------------------
@@ -295,7 +304,30 @@ def _messenger(path: str, host: str, n: int, sender: int, text: str) -> tuple[st
     return provider_id, _http("POST", path, host, headers, body)
 
 
-BUILDERS = {"whatsapp": _whatsapp, "sms": _sms, "wechat": _wechat, "messenger": _messenger}
+def _phone(path: str, host: str, n: int, sender: int, text: str) -> tuple[str, bytes]:
+    """A PBX reporting a missed call (signed like docs/channels.md says); the provider id
+    is the external id its call message gets (``call:<connection>:<call id>``)."""
+    from channels_hub.adapters.phone import phone_signature
+
+    call_id = f"pbx-bench-{n}"
+    event = {"call_id": call_id, "event": "missed", "from": f"+8613{sender:09d}"}
+    body = json.dumps(event).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Omniservice-Timestamp": stamp,
+        "X-Omniservice-Signature": phone_signature(SECRETS["phone"]["signing_secret"], stamp, body),
+    }
+    return call_id, _http("POST", path, host, headers, body)
+
+
+BUILDERS = {
+    "whatsapp": _whatsapp,
+    "sms": _sms,
+    "wechat": _wechat,
+    "messenger": _messenger,
+    "phone": _phone,
+}
 
 
 def build_plan(config: Config, setup: Setup, host: str) -> list[Planned]:
@@ -316,6 +348,8 @@ def build_plan(config: Config, setup: Setup, host: str) -> list[Planned]:
         provider_id, raw = BUILDERS[channel](
             setup.paths[channel], host, n, sender, rng.choice(TEXTS)
         )
+        if channel == "phone":  # the call's message carries the connection in its id
+            provider_id = f"call:{setup.connection_ids['phone']}:{provider_id}"
         planned = Planned(at, channel, provider_id, raw, False)
         plan.append(planned)
         originals.append(planned)
