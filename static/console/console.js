@@ -19,6 +19,19 @@
   document.documentElement.classList.add("js");
 
   function byId(id) { return document.getElementById(id); }
+  // The file input is hidden behind its translated "Attach" label; the names it holds
+  // are shown beside it (textContent: a file name is never markup).
+  function showAttachmentNames() {
+    var input = byId("reply-attachments");
+    var names = byId("reply-attachment-names");
+    if (!input || !names) return;
+    names.textContent = Array.prototype.map.call(input.files || [], function (file) {
+      return file.name;
+    }).join(", ");
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "reply-attachments") showAttachmentNames();
+  });
   function format(template, values) {
     return String(template || "").replace(/%\((\w+)\)s/g, function (_, key) {
       return values[key] == null ? "" : String(values[key]);
@@ -414,7 +427,7 @@
         if (form === replyForm) {
           replyText.value = "";
           var files = byId("reply-attachments");
-          if (files) files.value = "";
+          if (files) { files.value = ""; showAttachmentNames(); }
           syncTyping();
           setMode("reply");
         }

@@ -169,10 +169,15 @@ def test_two_agents_work_the_same_ticket_live(asgi_server, console_page, screens
 
     one.fill("#reply-text", "王女士您好，退款已经在处理，预计 1-3 个工作日到账。")
     expect(two.locator("#collision")).to_contain_text("Lin Yue is replying", timeout=2000)
+    receipt = {"name": "退款单.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}
+    one.set_input_files("#reply-attachments", files=[receipt])
+    expect(one.locator("#reply-attachment-names")).to_have_text("退款单.pdf")
 
     one.click("#send-button")
     reply = two.locator(".tl-outbound .bubble-body", has_text="退款已经在处理")
     expect(reply).to_be_visible(timeout=2000)
+    expect(two.locator(".tl-outbound .attachments a", has_text="退款单.pdf")).to_be_visible()
+    expect(one.locator("#reply-attachment-names")).to_have_text("")
     expect(one.locator(".tl-outbound .bubble-body", has_text="退款已经在处理")).to_be_visible()
     expect(two.locator("#collision")).to_contain_text("Lin Yue is viewing", timeout=2000)
     expect(two.locator("#ticket-header .badge")).to_have_text("Open", timeout=2000)
