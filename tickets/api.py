@@ -302,13 +302,9 @@ class TicketMessageInputSerializer(AttachmentsMixin):
     text = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class TicketUpdateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=SETTABLE_STATUSES, required=False)
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    subject = serializers.CharField(max_length=200, required=False)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=50, required=False
-    )
+class TeamAssigneeSerializer(serializers.Serializer):
+    """Where a ticket goes: a team (slug) and/or an assignee (username); null clears."""
+
     team = serializers.CharField(
         max_length=50, required=False, allow_null=True, help_text="team slug; null: no team"
     )
@@ -340,11 +336,19 @@ class TicketUpdateSerializer(serializers.Serializer):
         return user
 
 
-class TransferSerializer(TicketUpdateSerializer):
+class TicketUpdateSerializer(TeamAssigneeSerializer):
+    status = serializers.ChoiceField(choices=SETTABLE_STATUSES, required=False)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    subject = serializers.CharField(max_length=200, required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=50, required=False
+    )
+
+
+class TransferSerializer(TeamAssigneeSerializer):
     """Where a ticket goes by hand: an agent and/or a team, with a note for the next
     person (the routing log keeps it, the timeline shows it as an internal note)."""
 
-    status = priority = subject = tags = None  # only team and assignee are read here
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def validate(self, data: dict) -> dict:

@@ -128,14 +128,16 @@ class MessengerAdapter(MetaAdapter):
 
     def send(self, message: Message, connection: ChannelConnection | None) -> SendResult:
         assert connection is not None
-        last = last_inbound_at(message)
-        late = last is None or timezone.now() - last > REPLY_WINDOWS[message.channel]
         return self._send_text(
             connection,
             customer_identity(message, self.identity_kind),
             message.body_text,
-            human_agent=late and settings.META_HUMAN_AGENT_TAG,
+            human_agent=settings.META_HUMAN_AGENT_TAG and self._after_standard_window(message),
         )
+
+    def _after_standard_window(self, message: Message) -> bool:
+        last = last_inbound_at(message)
+        return last is None or timezone.now() - last > REPLY_WINDOWS[message.channel]
 
     def send_test(self, connection: ChannelConnection, to: str) -> SendResult:
         return self._send_text(connection, to, _("omniservice test message"))
