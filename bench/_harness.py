@@ -321,6 +321,28 @@ def wsgi_server(port: int, workers: int, env: dict[str, str], threads: int = 4) 
     return Background("gunicorn", argv, {**env, "DB_CONN_MAX_AGE": "60"})
 
 
+def celery_worker(concurrency: int, env: dict[str, str], niceness: int = 0) -> Background:
+    """A Celery worker of the project (prefork), as ``make worker`` starts it; ``niceness``
+    lowers its CPU priority below the web servers' (one machine playing every node)."""
+    argv = [
+        *(["nice", "-n", str(niceness)] if niceness else []),
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "omniservice",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return Background("celery", argv, {**env, "DB_CONN_MAX_AGE": "60"})
+
+
 def http_server(kind: str, port: int, workers: int, env: dict[str, str]) -> Background:
     if kind == "gunicorn":
         return wsgi_server(port, workers, env)

@@ -83,6 +83,9 @@ class Config:
     connections: int
     web_workers: int
     web_threads: int
+    inbox_workers: int
+    inbox_nice: int
+    drain_timeout: float
     grace: float
     redis_url: str
     database: str
@@ -100,6 +103,18 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--connections", type=int, default=48, help="client keep-alive sockets")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--inbox-workers", type=int, default=1, help="Celery worker processes threading the inbox"
+    )
+    parser.add_argument(
+        "--inbox-nice",
+        type=int,
+        default=10,
+        help="CPU niceness of the inbox workers: the webhooks answer first (0: equal)",
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=900.0, help="seconds to wait for the inbox to empty"
+    )
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for events")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9", help="flushed!")
     parser.add_argument("--database", default="omniservice_bench_channels")
@@ -117,6 +132,9 @@ def parse_args(argv: list[str]) -> Config:
         connections=min(args.connections, 8) if quick else args.connections,
         web_workers=args.web_workers,
         web_threads=args.web_threads,
+        inbox_workers=args.inbox_workers,
+        inbox_nice=args.inbox_nice,
+        drain_timeout=args.drain_timeout,
         grace=args.grace,
         redis_url=args.redis_url,
         database=args.database,
@@ -371,6 +389,8 @@ class Run:
     results: list[Result] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     window: float = 0.0
+    pending_after_load: int = 0
+    drained_after: float | None = None  # seconds from the start until the inbox was empty
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -453,10 +473,30 @@ async def drive(config: Config, plan: list[Planned], port: int, ws_port: int, se
     ]
     await asyncio.gather(*senders)
     run.window = time.monotonic() - start
+    run.pending_after_load = await asyncio.to_thread(_pending_deliveries)
+    deadline = time.monotonic() + config.drain_timeout
+    pending = run.pending_after_load
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        pending = await asyncio.to_thread(_pending_deliveries)
+    if not pending:
+        run.drained_after = time.monotonic() - start
     await asyncio.sleep(config.grace)
     stop.set()
     await asyncio.gather(*listeners, return_exceptions=True)
     return run
+
+
+def _pending_deliveries() -> int:
+    """Accepted messages the workers have not threaded yet."""
+    from django.db import connection
+
+    from channels_hub.inbox_models import DeliveryState, InboundDelivery
+
+    try:
+        return InboundDelivery.objects.filter(state=DeliveryState.PENDING).count()
+    finally:
+        connection.close()  # this thread's own connection
 
 
 # --- analysis -------------------------------------------------------------------------------
@@ -495,6 +535,11 @@ def analyse(config: Config, plan: list[Planned], run: Run, cpu: dict[str, Any]) 
         "status_counts": dict(Counter(r.status for r in run.results)),
         "connection_errors": dict(run.errors),
         **{f"response_{k}_ms": v for k, v in harness.percentiles_ms(latencies).items()},
+        "pending_after_load": run.pending_after_load,
+        "drained_after_s": round(run.drained_after, 2) if run.drained_after else None,
+        "threaded_per_s": (
+            round(sum(stored.values()) / run.drained_after, 1) if run.drained_after else 0.0
+        ),
         "provider_ids": len(expected_ids),
         "provider_ids_accepted": len(accepted_ids & expected_ids),
         "stored_messages": sum(stored.values()),
@@ -534,13 +579,16 @@ def report(figures: dict[str, Any]) -> None:
         ("response p50 ms", figures["response_p50_ms"]),
         ("response p95 ms", figures["response_p95_ms"]),
         ("response p99 ms", figures["response_p99_ms"]),
+        ("waiting in the inbox after the load", figures["pending_after_load"]),
+        ("inbox empty after s", figures["drained_after_s"]),
+        ("threaded/s (start to empty inbox)", figures["threaded_per_s"]),
         ("provider ids", figures["provider_ids"]),
         ("stored once", figures["provider_ids_stored_once"]),
         ("stored twice or more", figures["provider_ids_stored_twice_or_more"]),
         ("not stored", figures["provider_ids_not_stored"]),
         ("live events missed (manager)", figures["live_missed_manager"]),
         ("live events missed (general agent)", figures["live_missed_general_agent"]),
-        ("server CPU % (gunicorn + uvicorn)", figures.get("server_cpu_pct")),
+        ("server CPU % (gunicorn + uvicorn + celery)", figures.get("server_cpu_pct")),
         ("  per process", figures.get("server_cpu_pct_per_process")),
         ("client CPU %", figures.get("client_cpu_pct")),
         ("PostgreSQL CPU % (cluster)", figures.get("postgres_cpu_pct")),
@@ -570,19 +618,23 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  {len(plan)} webhooks planned at {config.rate:.0f}/s for {config.duration:.0f} s")
         web = harness.wsgi_server(port, config.web_workers, env, threads=config.web_threads)
         sockets = live.uvicorn_server(ws_port, 1, env)
+        worker = harness.celery_worker(config.inbox_workers, env, config.inbox_nice)
         with contextlib.ExitStack() as stack:
             stack.enter_context(web)
             stack.enter_context(sockets)
+            stack.enter_context(worker)
             harness.wait_until_ready(web, f"http://127.0.0.1:{port}")
             harness.wait_until_ready(sockets, f"http://127.0.0.1:{ws_port}")
-            window = live.CpuWindow([web, sockets], live.redis_pid(config.redis_url), database)
+            redis_pid = live.redis_pid(config.redis_url)
+            window = live.CpuWindow([web, sockets, worker], redis_pid, database)
             loop = asyncio.new_event_loop()
             window.start()
             run = loop.run_until_complete(drive(config, plan, port, ws_port, setup))
             cpu = window.stop()
             loop.close()
-            if not web.alive():
-                log(f"gunicorn died:\n{web.tail()}")
+            for process in (web, worker):
+                if not process.alive():
+                    log(f"{process.name} died:\n{process.tail()}")
         figures = analyse(config, plan, run, cpu)
     finally:
         if not config.keep_db:
@@ -592,6 +644,8 @@ def main(argv: list[str] | None = None) -> int:
             database.drop()
     figures.update(
         server=f"gunicorn {config.web_workers} x {config.web_threads} threads",
+        inbox_workers=config.inbox_workers,
+        inbox_nice=config.inbox_nice,
         connections=config.connections,
         senders=config.senders,
         cpus=os.cpu_count(),

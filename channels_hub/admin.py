@@ -1,10 +1,16 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from channels_hub.inbox import schedule_drain
 from channels_hub.models import (
     CallbackTask,
     CallRecord,
     ChannelConnection,
+    DeliveryState,
+    InboundDelivery,
     TemplateReply,
     WebChatVisitor,
     WhatsAppTemplate,
@@ -26,6 +32,37 @@ class ChannelConnectionAdmin(admin.ModelAdmin):
         "last_outbound_at",
     )
     exclude = ("secrets_encrypted",)
+
+
+@admin.register(InboundDelivery)
+class InboundDeliveryAdmin(admin.ModelAdmin):
+    """The webhooks' inbox: what waits to be threaded, and what failed or was dropped."""
+
+    list_display = ("channel", "external_id", "state", "attempts", "received_at", "last_error")
+    list_filter = ("state", "channel")
+    search_fields = ("external_id",)
+    readonly_fields = [f.name for f in InboundDelivery._meta.fields]
+    actions = ("retry_deliveries",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Thread the selected failed deliveries again"))
+    def retry_deliveries(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = queryset.filter(state=DeliveryState.FAILED).update(
+            state=DeliveryState.PENDING, attempts=0, available_at=None
+        )
+        schedule_drain()
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d delivery will be threaded again.",
+                "%(count)d deliveries will be threaded again.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(WebChatVisitor)

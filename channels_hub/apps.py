@@ -9,13 +9,16 @@ class ChannelsHubConfig(AppConfig):
     def ready(self) -> None:
         # Register the outbox handlers: message delivery, partner webhooks of automation,
         # survey delivery; the IMAP polling tasks of email and the template sync of
-        # WhatsApp; web chat follows customer merges.
+        # WhatsApp; the inbox drain of webhook messages and the call-to-ticket task of
+        # the hotline; web chat follows customer merges.
         from channels_hub import (  # noqa: F401
             automation_webhooks,
             delivery,
             email_tasks,
+            inbox,
             media,
             outreach,
+            phone_calls,
             template_tasks,
             webchat,
         )

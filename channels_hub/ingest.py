@@ -10,18 +10,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels_hub.adapters.base import InboundMessage, Receipt, Watermark, WebhookBatch
-from channels_hub.media import schedule_media
+from channels_hub.adapters.base import Receipt, Watermark, WebhookBatch
+from channels_hub.inbox import accept
 from channels_hub.models import ChannelConnection, EarlyReceipt, SentMessage
-from omniservice.errors import DomainError
-from omniservice.org.models import Store
 from tickets.models import Direction, Message
-from tickets.services import (
-    InboundResult,
-    record_deliveries,
-    record_delivery,
-    thread_inbound_message,
-)
+from tickets.services import record_deliveries, record_delivery
 
 logger = logging.getLogger(__name__)
 HEALTH_RESOLUTION = timedelta(minutes=1)
@@ -37,25 +30,12 @@ class IngestSummary:
 
 
 def ingest_batch(batch: WebhookBatch, *, connection: ChannelConnection) -> IngestSummary:
-    """Thread every message (a provider retry is a no-op) and apply every receipt."""
+    """Accept every message for threading (a provider retry is a no-op) and apply every
+    receipt."""
     summary = IngestSummary()
-    stores = _stores_by_code({m.store_code for m in batch.messages if m.store_code})
-    for inbound in batch.messages:
-        try:
-            result = ingest_message(inbound, store=stores.get(inbound.store_code))
-            if inbound.media and not result.duplicate:
-                schedule_media(inbound, message_id=result.message.pk, connection=connection)
-        except DomainError as exc:
-            # Bad content (e.g. too long): the provider would only retry it. Keep going.
-            logger.warning(
-                "webhook message %s/%s dropped: %s", inbound.channel, inbound.external_id, exc.code
-            )
-            summary.dropped += 1
-            continue
-        if result.duplicate:
-            summary.duplicates += 1
-        else:
-            summary.stored += 1
+    accepted = accept(batch.messages, connection=connection)
+    summary.stored = accepted.accepted - accepted.dropped
+    summary.duplicates, summary.dropped = accepted.duplicates, accepted.dropped
     # Watermarks first: one UPDATE for a conversation's replies, so that the receipts
     # naming the same replies (Messenger sends both) find them moved and write nothing.
     for watermark in batch.watermarks:
@@ -79,20 +59,6 @@ def _mark_inbound(connection: ChannelConnection) -> None:
         ChannelConnection.objects.filter(pk=connection.pk).filter(
             Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=stale)
         ).update(last_inbound_at=now)
-
-
-def ingest_message(inbound: InboundMessage, *, store: Store | None = None) -> InboundResult:
-    return thread_inbound_message(
-        channel=inbound.channel,
-        external_id=inbound.external_id,
-        identities=inbound.identities,
-        text=inbound.text,
-        html=inbound.html,
-        attachments=inbound.attachments,
-        store=store,
-        subject=inbound.subject,
-        profile=inbound.profile,
-    )
 
 
 def apply_receipt(receipt: Receipt, *, channel: str) -> bool:
@@ -139,9 +105,3 @@ def apply_early_receipts(*, message_id: int, channel: str, provider_message_id: 
         for receipt in early:
             record_delivery(message_id=message_id, status=receipt.status, reason=receipt.reason)
         EarlyReceipt.objects.filter(pk__in=[r.pk for r in early]).delete()
-
-
-def _stores_by_code(codes: set[str]) -> dict[str, Store]:
-    if not codes:
-        return {}
-    return {store.code: store for store in Store.objects.filter(code__in=codes)}

@@ -187,6 +187,7 @@ class WebChatVisitor(models.Model):
 
 
 from channels_hub.email_models import AutoKind, EmailMailbox, EmailRecord  # noqa: E402
+from channels_hub.inbox_models import DeliveryState, InboundDelivery  # noqa: E402
 from channels_hub.phone_models import CallbackTask, CallEventReceipt, CallRecord  # noqa: E402
 from channels_hub.template_models import (  # noqa: E402
     TemplateCategory,
@@ -202,9 +203,11 @@ __all__ = [
     "CallbackTask",
     "ChannelConnection",
     "ConnectionHealth",
+    "DeliveryState",
     "EarlyReceipt",
     "EmailMailbox",
     "EmailRecord",
+    "InboundDelivery",
     "SentMessage",
     "TemplateCategory",
     "TemplateReply",

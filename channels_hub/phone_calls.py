@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,6 +38,7 @@ from channels_hub.phone_models import (
 )
 from customers.models import Identity, IdentityKind
 from omniservice import realtime
+from omniservice.celery import TRANSIENT_RETRY, tasks_run_in_process
 from omniservice.errors import DomainError
 from tickets import services as tickets
 from tickets.models import OPEN_STATUSES, Channel, Priority, Ticket, TicketStatus
@@ -104,21 +106,41 @@ def _apply(connection: ChannelConnection, event: CallEvent) -> CallRecord | None
         logger.info("phone: call %s has no usable number; nothing on a ticket", call.pk)
         call.save()
         return call
+    if event.event not in SCREEN_POP_EVENTS and not tasks_run_in_process():
+        # Nobody waits on the line: the ticket work leaves the PBX's request.
+        call.save()
+        call_id, name = call.pk, event.event
+        transaction.on_commit(lambda: write_call_to_ticket.delay(call_id=call_id, event=name))
+        return call
+    _to_ticket(call, event.event)
+    return call
+
+
+@shared_task(**TRANSIENT_RETRY)
+def write_call_to_ticket(call_id: int, event: str) -> None:
+    """The ticket side of an event that pops no screen (ended, missed, voicemail)."""
+    with transaction.atomic():
+        call = CallRecord.objects.select_for_update().filter(pk=call_id).first()
+        if call is not None:
+            _to_ticket(call, event)
+
+
+def _to_ticket(call: CallRecord, event: str) -> None:
+    """The call's entry on the customer's ticket, the screen pop, the call-back task."""
     _write_to_ticket(call)
     call.save()
     if call.ticket_id is None:
-        return call
-    if event.event in SCREEN_POP_EVENTS and call.agent_id and call.direction == "inbound":
-        if event.event == "answered":
+        return
+    if event in SCREEN_POP_EVENTS and call.agent_id and call.direction == "inbound":
+        if event == "answered":
             _give_ticket_to(call, call.agent)
         realtime.publish(
             [f"agent.{call.agent_id}"],
-            SCREEN_POP_EVENTS[event.event],
+            SCREEN_POP_EVENTS[event],
             {"call_id": call.pk, "ticket_id": call.ticket_id, "customer_id": call.customer_id},
         )
-    if event.event in ("missed", "voicemail") and call.direction == "inbound":
+    if event in ("missed", "voicemail") and call.direction == "inbound":
         _open_callback(call)
-    return call
 
 
 def _agent_of(connection: ChannelConnection, event: CallEvent) -> AbstractBaseUser | None:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_hub.adapters.base import InboundMessage, claim
-from channels_hub.ingest import ingest_message
+from channels_hub.inbox import ingest_message
 from channels_hub.models import ChannelConnection, WebChatVisitor
 from channels_hub.webchat_access import VisitorToken, visitor_group
 from customers.identity import IdentityClaim, InvalidIdentity

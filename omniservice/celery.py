@@ -38,3 +38,9 @@ TRANSIENT_RETRY: dict[str, Any] = {
     "reject_on_worker_lost": True,
     "ignore_result": True,
 }
+
+
+def tasks_run_in_process() -> bool:
+    """True when ``delay()`` runs the task at once in this process (no broker: the quick
+    start, the test suite): work meant for a worker may then be done inline."""
+    return bool(app.conf.task_always_eager)

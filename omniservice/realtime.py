@@ -15,12 +15,14 @@ join groups their user may see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import redis
@@ -100,11 +102,13 @@ def reserve_seqs(counts: dict[str, int]) -> dict[str, int]:
 
 def publish(groups: Iterable[str], event_type: str, data: dict[str, Any]) -> None:
     """Send ``event_type`` with ``data`` to every group once the transaction commits."""
-    targets = sorted(set(groups))
-    for group in targets:
-        if not GROUP_NAME.match(group):
-            raise ValueError(f"invalid realtime group name {group!r}")
+    targets = _checked_targets(groups)
     event_id = uuid.uuid4().hex
+    buffer = getattr(_coalescing, "buffer", None)
+    if buffer is not None:
+        prepared = (targets, event_type, event_id, data)
+        transaction.on_commit(lambda: buffer.append(prepared))
+        return
     transaction.on_commit(lambda: _send(targets, event_type, event_id, data))
 
 
@@ -112,15 +116,49 @@ def publish_many(events: Iterable[tuple[Iterable[str], str, dict[str, Any]]]) ->
     """Several ``(groups, event_type, data)`` events after commit, as ``publish`` would send
     them one by one, but with one sequence reservation and one event-loop trip for all
     (for writers that change many rows in one transaction, such as routing)."""
-    prepared = []
-    for groups, event_type, data in events:
-        targets = sorted(set(groups))
-        for group in targets:
-            if not GROUP_NAME.match(group):
-                raise ValueError(f"invalid realtime group name {group!r}")
-        prepared.append((targets, event_type, uuid.uuid4().hex, data))
-    if prepared:
-        transaction.on_commit(lambda: _send_many(prepared))
+    prepared = [
+        (_checked_targets(groups), event_type, uuid.uuid4().hex, data)
+        for groups, event_type, data in events
+    ]
+    if not prepared:
+        return
+    buffer = getattr(_coalescing, "buffer", None)
+    if buffer is not None:
+        transaction.on_commit(lambda: buffer.extend(prepared))
+        return
+    transaction.on_commit(lambda: _send_many(prepared))
+
+
+_coalescing = threading.local()
+
+
+@contextlib.contextmanager
+def coalesced() -> Iterator[None]:
+    """Every event published inside is sent with the others in one go (one sequence
+    reservation, one pipeline) once the transaction commits, in publishing order.
+
+    For writers that change many tickets in one transaction (the channel inbox's
+    batches). Each event still rides on ``on_commit``: an event of a savepoint that
+    rolled back is never sent, and the batch is flushed after the events it holds.
+    """
+    if getattr(_coalescing, "buffer", None) is not None:  # nested: the outer one sends
+        yield
+        return
+    buffer: list[tuple[list[str], str, str, dict[str, Any]]] = []
+    _coalescing.buffer = buffer
+    try:
+        yield
+    finally:
+        _coalescing.buffer = None
+    transaction.on_commit(lambda: _send_many(buffer) if buffer else None)
+
+
+def _checked_targets(groups: Iterable[str]) -> list[str]:
+    targets = sorted(set(groups))
+    for group in targets:
+        if not GROUP_NAME.match(group):
+            raise ValueError(f"invalid realtime group name {group!r}")
+    return targets
 
 
 def _send_many(prepared: list[tuple[list[str], str, str, dict[str, Any]]]) -> None:

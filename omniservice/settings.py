@@ -158,6 +158,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_hub.email_tasks.poll_email_mailboxes",
         "schedule": float(env_int("EMAIL_IMAP_POLL_SECONDS", 60, minimum=5)),
     },
+    "channel-inbox-sweep": {"task": "channels_hub.inbox.sweep_inbox", "schedule": 30.0},
     "whatsapp-template-sync": {
         "task": "channels_hub.template_tasks.sync_all_whatsapp_templates",
         "schedule": 3600.0,
@@ -282,6 +283,10 @@ TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7, minimum=0)
 AUTOMATION_WEBHOOK_TIMEOUT_SECONDS = env_int("AUTOMATION_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- routing (tickets.routing) ---------------------------------------------------------
+# Channel webhooks store verified messages and answer; workers thread them onto tickets
+# this many per transaction, for at most this long per task (channels_hub.inbox).
+CHANNEL_INBOX_BATCH = env_int("CHANNEL_INBOX_BATCH", 50, minimum=1)
+CHANNEL_INBOX_RUN_SECONDS = env_int("CHANNEL_INBOX_RUN_SECONDS", 20, minimum=1)
 ROUTING_BATCH_SIZE = env_int("ROUTING_BATCH_SIZE", 200, minimum=1)
 ROUTING_RETRY_SECONDS = env_int("ROUTING_RETRY_SECONDS", 60, minimum=1)
 ROUTING_RUN_SECONDS = env_int("ROUTING_RUN_SECONDS", 20, minimum=1)

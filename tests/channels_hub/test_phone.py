@@ -12,10 +12,12 @@ import pytest
 from django.db import connections
 from django.utils import translation
 
+from channels_hub import phone_calls
 from channels_hub.adapters.phone import phone_signature
 from channels_hub.phone_models import CallbackStatus, CallbackTask, CallEventReceipt, CallRecord
 from customers.identity import IdentityClaim
 from customers.models import Customer
+from omniservice.celery import app as celery_app
 from omniservice.org.models import Role
 from tests.factories import CustomerFactory, IdentityFactory, StaffProfileFactory
 from tests.layer_listener import LayerListener
@@ -376,6 +378,35 @@ def test_a_missed_call_creates_one_callback_task(client, connection):
     assert list(ticket.tags.values_list("name", flat=True)) == ["callback"]
     assert (ticket.priority, ticket.status) == (Priority.HIGH, TicketStatus.OPEN)
     assert "https://pbx.example/r/1.mp3" in Message.objects.get().body_text
+
+
+def test_with_a_worker_a_missed_call_reaches_its_ticket_after_the_answer(
+    client, connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Production split: nobody waits on the line, so the PBX gets its answer and the
+    ticket, the call-back task and the tag come from a worker (run here by hand)."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    queued = []
+    monkeypatch.setattr(
+        phone_calls.write_call_to_ticket, "delay", lambda **kwargs: queued.append(kwargs)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = post(client, connection, event("missed"))
+
+    assert answer.status_code == 200
+    assert answer.json()["ticket"] is None
+    call = CallRecord.objects.get()
+    assert call.state == "missed" and call.ticket_id is None
+    assert queued == [{"call_id": call.pk, "event": "missed"}]
+
+    phone_calls.write_call_to_ticket(**queued[0])
+    phone_calls.write_call_to_ticket(**queued[0])  # a redelivered task changes nothing
+
+    call.refresh_from_db()
+    task = CallbackTask.objects.get()
+    assert task.ticket_id == call.ticket_id is not None
+    assert Message.objects.get().channel == Channel.PHONE
+    assert list(Ticket.objects.get().tags.values_list("name", flat=True)) == ["callback"]
 
 
 def test_callback_list_shows_visible_tasks_and_marking_done_clears_the_tag(

@@ -10,10 +10,13 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
+from channels_hub import inbox
 from channels_hub.adapters.meta import meta_signature
 from channels_hub.adapters.sms import twilio_signature
 from channels_hub.adapters.wechat import wechat_signature
+from channels_hub.inbox_models import DeliveryState, InboundDelivery
 from channels_hub.models import ChannelConnection
+from omniservice.celery import app as celery_app
 from tests.channels_hub.conftest import webhook_url
 from tests.channels_hub.test_sms import inbound_form
 from tests.channels_hub.test_wechat import xml_text
@@ -75,3 +78,30 @@ def test_sms_and_wechat_webhooks_delivered_concurrently_are_stored_once_each():
     assert run_together([post_sms, post_wechat] * (THREADS // 2)) == [200] * THREADS
     assert Message.objects.filter(channel=Channel.SMS).count() == 1
     assert Message.objects.filter(channel=Channel.WECHAT).count() == 1
+
+
+def test_workers_draining_the_inbox_together_thread_each_message_once(monkeypatch, settings):
+    """Production split: the webhooks only store; three workers claim batches at once."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(inbox, "schedule_drain", lambda: None)
+    settings.CHANNEL_INBOX_BATCH = 5
+    connection = _connection(Channel.WHATSAPP, {"app_secret": "s"})
+    client = Client()
+    for n in range(30):  # ten customers writing three times each
+        payload = text_payload(message_id=f"wamid.drain{n}", body=f"message {n}")
+        value = payload["entry"][0]["changes"][0]["value"]
+        value["messages"][0]["from"] = value["contacts"][0]["wa_id"] = f"1650555{n % 10:04d}"
+        body = json.dumps(payload).encode()
+        client.post(
+            webhook_url(connection),
+            body,
+            content_type="application/json",
+            HTTP_X_HUB_SIGNATURE_256=meta_signature("s", body),
+        )
+
+    claimed = run_together([inbox.thread_pending_deliveries] * 3)
+
+    assert sum(claimed) == 30
+    assert Message.objects.count() == 30
+    assert Message.objects.values("ticket").distinct().count() == 10  # one ticket each
+    assert set(InboundDelivery.objects.values_list("state", flat=True)) == {DeliveryState.DONE}

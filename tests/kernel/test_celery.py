@@ -26,6 +26,9 @@ def test_the_known_tasks_are_registered():
         "omniservice.outbox.tasks.sweep_outbox",
         "omniservice.api.tasks.purge_idempotency_records",
         "tickets.surveys.tasks.send_nps_surveys",
+        "channels_hub.inbox.thread_pending_deliveries",
+        "channels_hub.inbox.sweep_inbox",
+        "channels_hub.phone_calls.write_call_to_ticket",
     } <= set(PROJECT_TASKS)
 
 

@@ -1,0 +1,331 @@
+"""Accept verified provider messages at the door; thread them onto tickets in batches.
+
+``accept()`` (the webhook's part): one INSERT of the batch's messages into
+``InboundDelivery``, unique on (channel, provider id) so that a provider's retry is a
+no-op, then the webhook answers. After commit a drain is scheduled (at most one waits in
+the broker at a time); ``thread_pending_deliveries`` claims pending rows in arrival order
+with ``FOR UPDATE SKIP LOCKED`` under a lease (several workers never take the same row)
+and threads up to ``CHANNEL_INBOX_BATCH`` of them, each in its own transaction (one
+batch-wide transaction would hold customers' locks for the whole batch and overflow
+PostgreSQL's cache of subtransactions with the savepoints of fifty messages), sending
+the batch's live events in one pipeline. A message the tickets app
+refuses (too long, unknown channel) is dropped with its reason logged; an unexpected
+error leaves the row pending with a growing delay and marks it failed after
+``MAX_ATTEMPTS``, its payload kept for a replay from the admin.
+
+When Celery runs tasks in-process (the embedded quick start, the test suite) there is no
+worker to hand over to: the webhook threads what it accepted itself before answering.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from channels_hub.adapters.base import InboundMessage, MediaRef
+from channels_hub.inbox_models import DeliveryState, InboundDelivery
+from channels_hub.media import schedule_media
+from channels_hub.models import ChannelConnection
+from customers.identity import IdentityClaim
+from omniservice import realtime
+from omniservice.celery import TRANSIENT_RETRY, tasks_run_in_process
+from omniservice.errors import DomainError
+from omniservice.org.models import Store
+from tickets.attachments import UploadedContent
+from tickets.services import InboundResult, thread_inbound_message
+
+logger = logging.getLogger(__name__)
+
+DRAIN_MARKER = "channel-inbox-drain-scheduled"
+DRAIN_MARKER_SECONDS = 300  # a lost task frees the marker; the sweep drains meanwhile
+MAX_ATTEMPTS = 8
+PURGE_AFTER = timedelta(days=3)
+LEASE = timedelta(minutes=5)
+
+
+# --- the normalised message as stored --------------------------------------------------
+
+
+def to_payload(inbound: InboundMessage) -> dict[str, Any]:
+    return {
+        "channel": inbound.channel,
+        "external_id": inbound.external_id,
+        "identities": [[c.kind, c.value, c.verified] for c in inbound.identities],
+        "text": inbound.text,
+        "html": inbound.html,
+        "subject": inbound.subject,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content": base64.b64encode(a.content).decode("ascii"),
+                "content_type": a.content_type,
+                "sha256": a.sha256,
+                "content_id": a.content_id,
+            }
+            for a in inbound.attachments
+        ],
+        "profile": inbound.profile,
+        "store_code": inbound.store_code,
+        "media": [[m.ref, m.filename] for m in inbound.media],
+    }
+
+
+def from_payload(payload: dict[str, Any]) -> InboundMessage:
+    return InboundMessage(
+        channel=payload["channel"],
+        external_id=payload["external_id"],
+        identities=[
+            IdentityClaim(kind, value, verified) for kind, value, verified in payload["identities"]
+        ],
+        text=payload.get("text", ""),
+        html=payload.get("html", ""),
+        subject=payload.get("subject", ""),
+        attachments=[
+            UploadedContent(
+                filename=a["filename"],
+                content=base64.b64decode(a["content"]),
+                content_type=a["content_type"],
+                sha256=a["sha256"],
+                content_id=a.get("content_id", ""),
+            )
+            for a in payload.get("attachments", ())
+        ],
+        profile=payload.get("profile") or {},
+        store_code=payload.get("store_code", ""),
+        media=[MediaRef(ref=ref, filename=filename) for ref, filename in payload.get("media", ())],
+    )
+
+
+# --- at the door --------------------------------------------------------------------------
+
+
+@dataclass
+class Accepted:
+    accepted: int = 0
+    duplicates: int = 0
+    threaded: int = 0  # in-process mode: threaded before answering
+    dropped: int = 0
+
+
+def accept(messages: Sequence[InboundMessage], *, connection: ChannelConnection) -> Accepted:
+    """Store the messages for threading; a provider id seen before is a duplicate."""
+    summary = Accepted()
+    if not messages:
+        return summary
+    # A batch may repeat a message; one without a provider id cannot be told from its
+    # retry, so it gets a key of its own (and its ticket message no external id).
+    by_key = {(m.channel, m.external_id or f"no-id:{uuid.uuid4().hex}"): m for m in messages}
+    known = set(
+        InboundDelivery.objects.filter(
+            channel__in={channel for channel, _id in by_key},
+            external_id__in=[external_id for _channel, external_id in by_key],
+        ).values_list("channel", "external_id")
+    )
+    summary.duplicates = len(messages) - len(by_key) + len(known & by_key.keys())
+    new = {key: m for key, m in by_key.items() if key not in known}
+    if not new:
+        return summary
+    InboundDelivery.objects.bulk_create(
+        [
+            InboundDelivery(
+                connection=connection,
+                channel=channel,
+                external_id=external_id,
+                payload=to_payload(m),
+            )
+            for (channel, external_id), m in new.items()
+        ],
+        ignore_conflicts=True,  # the same retry arriving twice at once: one row
+    )
+    summary.accepted = len(new)
+    if tasks_run_in_process():
+        rows = list(
+            InboundDelivery.objects.filter(
+                state=DeliveryState.PENDING,
+                channel__in={channel for channel, _id in new},
+                external_id__in=[external_id for _channel, external_id in new],
+            ).order_by("pk")
+        )
+        done = _thread_rows(rows)
+        summary.threaded, summary.dropped = done.threaded, done.dropped
+    else:
+        transaction.on_commit(schedule_drain)
+    return summary
+
+
+def schedule_drain() -> None:
+    """Queue a drain unless one already waits for a worker (that one will see our rows)."""
+    if cache.add(DRAIN_MARKER, 1, timeout=DRAIN_MARKER_SECONDS):
+        thread_pending_deliveries.delay(marker=True)
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+@dataclass
+class Drained:
+    claimed: int = 0
+    threaded: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    def add(self, other: Drained) -> None:
+        for name in ("claimed", "threaded", "duplicates", "dropped", "retried", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@shared_task(**TRANSIENT_RETRY)
+def thread_pending_deliveries(marker: bool = False) -> int:
+    """Thread pending deliveries batch after batch for ``CHANNEL_INBOX_RUN_SECONDS``;
+    what is left then gets a drain of its own. Returns how many rows were handled."""
+    if marker:  # from now on a new delivery schedules its own drain: this one may miss it
+        cache.delete(DRAIN_MARKER)
+    deadline = time.monotonic() + settings.CHANNEL_INBOX_RUN_SECONDS
+    total = Drained()
+    while True:
+        batch = thread_batch()
+        total.add(batch)
+        if batch.claimed < settings.CHANNEL_INBOX_BATCH:
+            break
+        if time.monotonic() >= deadline:
+            transaction.on_commit(schedule_drain)
+            break
+    return total.claimed
+
+
+@shared_task(**TRANSIENT_RETRY)
+def sweep_inbox() -> int:
+    """Beat: drain what a lost task left and retry what is due; purge old done rows."""
+    InboundDelivery.objects.filter(
+        state__in=[DeliveryState.DONE, DeliveryState.DROPPED],
+        received_at__lt=timezone.now() - PURGE_AFTER,
+    ).delete()
+    return thread_pending_deliveries()
+
+
+def thread_batch(size: int | None = None) -> Drained:
+    """Claim one batch of due pending deliveries and thread them."""
+    return _thread_rows(claim(size or settings.CHANNEL_INBOX_BATCH))
+
+
+def claim(size: int) -> list[InboundDelivery]:
+    """Lease up to ``size`` due pending rows, oldest first, for ``LEASE``. Concurrent
+    workers skip each other's locked rows; a worker that dies leaves its rows to the next
+    claim once the lease is over (a message it had threaded is then a duplicate)."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            InboundDelivery.objects.select_for_update(skip_locked=True)
+            .filter(state=DeliveryState.PENDING)
+            .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+            .order_by("pk")[:size]
+        )
+        if rows:
+            InboundDelivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+                available_at=now + LEASE
+            )
+    return rows
+
+
+def _thread_rows(rows: list[InboundDelivery]) -> Drained:
+    """Thread each row in a transaction of its own (short locks; a failure is the row's
+    alone); the live events of all of them in one go; the rows' outcome in one UPDATE."""
+    drained = Drained(claimed=len(rows))
+    if not rows:
+        return drained
+    connections = ChannelConnection.objects.in_bulk({row.connection_id for row in rows})
+    stores = stores_by_code({row.payload.get("store_code", "") for row in rows} - {""})
+    with realtime.coalesced():
+        for row in rows:
+            _thread_row(row, connections.get(row.connection_id), stores, drained)
+            row.processed_at = timezone.now()
+    InboundDelivery.objects.bulk_update(
+        rows,
+        ["state", "payload", "message", "attempts", "available_at", "last_error", "processed_at"],
+    )
+    return drained
+
+
+def _thread_row(
+    row: InboundDelivery,
+    connection: ChannelConnection | None,
+    stores: dict[str, Store],
+    drained: Drained,
+) -> None:
+    try:
+        with transaction.atomic():
+            inbound = from_payload(row.payload)
+            result = ingest_message(inbound, store=stores.get(inbound.store_code))
+            if inbound.media and not result.duplicate and connection is not None:
+                schedule_media(inbound, message_id=result.message.pk, connection=connection)
+    except DomainError as exc:  # bad content: a retry would fail the same way
+        logger.warning("inbound %s/%s dropped: %s", row.channel, row.external_id, exc.code)
+        row.state, row.payload, row.last_error = DeliveryState.DROPPED, {}, exc.code[:500]
+        drained.dropped += 1
+        return
+    except Exception as exc:  # a bug or an outage: keep the row, retry later
+        row.attempts += 1
+        row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.state = DeliveryState.FAILED
+            drained.failed += 1
+            logger.exception("inbound %s/%s failed for good", row.channel, row.external_id)
+        else:
+            row.available_at = timezone.now() + _backoff(row.attempts)
+            drained.retried += 1
+            logger.warning(
+                "inbound %s/%s: attempt %s failed (%s)",
+                row.channel,
+                row.external_id,
+                row.attempts,
+                row.last_error,
+            )
+        return
+    row.state, row.payload, row.message_id = DeliveryState.DONE, {}, result.message.pk
+    row.available_at, row.last_error = None, ""
+    if result.duplicate:
+        drained.duplicates += 1
+    else:
+        drained.threaded += 1
+
+
+def ingest_message(inbound: InboundMessage, *, store: Store | None = None) -> InboundResult:
+    """Thread one normalised message now (the web chat, and each claimed delivery)."""
+    return thread_inbound_message(
+        channel=inbound.channel,
+        external_id=inbound.external_id,
+        identities=inbound.identities,
+        text=inbound.text,
+        html=inbound.html,
+        attachments=inbound.attachments,
+        store=store,
+        subject=inbound.subject,
+        profile=inbound.profile,
+    )
+
+
+def _backoff(attempt: int) -> timedelta:
+    base = min(2**attempt * 5, 3600)
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+
+
+def stores_by_code(codes: set[str]) -> dict[str, Store]:
+    if not codes:
+        return {}
+    return {store.code: store for store in Store.objects.filter(code__in=codes)}
