@@ -118,6 +118,27 @@ def test_solving_a_ticket_frees_capacity_for_the_next_one(team, django_capture_o
     assert assignee_of(second) == agent.user_id
 
 
+def test_an_unassigned_ticket_changing_status_leaves_backed_off_work_alone(
+    team, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Nobody's capacity was freed: reopening the queue would re-scan every waiting
+    ticket on each such change (a burst of missed calls opens hundreds a minute)."""
+    RoutableAgentFactory(teams=[team], presence="offline")
+    with django_capture_on_commit_callbacks(execute=True):
+        other = inbound("m-other", phone="+8613800000006").ticket
+    reopened = []
+    monkeypatch.setattr(triggers.queue, "reopen_for", lambda **kwargs: reopened.append(kwargs))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_status(ticket=Ticket.objects.get(pk=other.pk), status="open", actor=None)
+    assert reopened == []
+
+    assigned = TicketFactory(team=team, assignee=UserFactory(), status="open")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_status(ticket=assigned, status="pending", actor=None)
+    assert reopened == [{"team_ids": [team.pk], "general": True}]  # its agent may have room
+
+
 def test_an_agent_going_offline_has_unanswered_chats_requeued(
     team, django_capture_on_commit_callbacks
 ):

@@ -111,7 +111,10 @@ def on_ticket_changed(
         if ticket.assignee_id and "status" in changed and not ticket.is_open:
             agent_keys = reopen_agent_queues(ticket.assignee_id)
             keys = None if agent_keys is None else keys | set(agent_keys)
-        elif keys is not None:
+        elif keys is not None and ("assignee" in changed or ticket.assignee_id):
+            # Someone's capacity may be free (an assignee left or the assigned ticket
+            # moved); an unassigned ticket changing status or merging frees nobody's, and
+            # reopening the whole queue for it would re-scan every waiting ticket.
             queue.reopen_for(team_ids=[ticket.team_id] if ticket.team_id else [], general=True)
             keys.add(ticket.team_id or engine.GENERAL)
     if keys is None or keys:
