@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -49,6 +50,7 @@ from bench.ingest_events import _setup_django
 BENCH = "ingest_channels"
 TARGETS = {"accepted_per_s": 400, "p99_ms": 100, "stored_per_provider_id": 1, "missed_live": 0}
 RATE_SUSTAINED = 0.97
+WARM_UP_IDS = 50_000_000  # provider ids of the warm-up start here
 MIX = (
     ("whatsapp", 0.38),
     ("sms", 0.24),
@@ -85,6 +87,7 @@ class Config:
     web_threads: int
     inbox_workers: int
     inbox_nice: int
+    warmup: float
     drain_timeout: float
     grace: float
     redis_url: str
@@ -113,6 +116,9 @@ def parse_args(argv: list[str]) -> Config:
         help="CPU niceness of the inbox workers: the webhooks answer first (0: equal)",
     )
     parser.add_argument(
+        "--warmup", type=float, help="seconds of warm-up before the measured run (default 10)"
+    )
+    parser.add_argument(
         "--drain-timeout", type=float, default=900.0, help="seconds to wait for the inbox to empty"
     )
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for events")
@@ -134,6 +140,7 @@ def parse_args(argv: list[str]) -> Config:
         web_threads=args.web_threads,
         inbox_workers=args.inbox_workers,
         inbox_nice=args.inbox_nice,
+        warmup=args.warmup if args.warmup is not None else (0.0 if quick else 10.0),
         drain_timeout=args.drain_timeout,
         grace=args.grace,
         redis_url=args.redis_url,
@@ -348,15 +355,16 @@ BUILDERS = {
 }
 
 
-def build_plan(config: Config, setup: Setup, host: str) -> list[Planned]:
-    rng = random.Random(config.seed)
+def build_plan(config: Config, setup: Setup, host: str, first_id: int = 0) -> list[Planned]:
+    """The requests of one run; provider ids are numbered from ``first_id``."""
+    rng = random.Random(config.seed + first_id)
     total = int(config.rate * config.duration)
     channels = [name for name, _share in MIX]
     weights = [share for _name, share in MIX]
     plan: list[Planned] = []
     originals: list[Planned] = []
-    for n in range(total):
-        at = n / config.rate
+    for n in range(first_id, first_id + total):
+        at = (n - first_id) / config.rate
         if originals and rng.random() < config.duplicates:
             first = rng.choice(originals[-2000:])  # a provider retry comes soon after
             plan.append(Planned(at, first.channel, first.provider_id, first.raw, True))
@@ -514,17 +522,19 @@ def analyse(config: Config, plan: list[Planned], run: Run, cpu: dict[str, Any]) 
 
     ok = [r for r in run.results if 200 <= r.status < 300]
     latencies = [r.latency for r in ok]
+    expected_ids = {p.provider_id for p in plan if not p.duplicate}
     stored = dict(
-        Message.objects.filter(direction=Direction.INBOUND)
+        Message.objects.filter(direction=Direction.INBOUND, external_id__in=expected_ids)
         .values_list("external_id")
         .annotate(n=Count("id"))
         .values_list("external_id", "n")
     )
-    expected_ids = {p.provider_id for p in plan if not p.duplicate}
     accepted_ids = {r.planned.provider_id for r in ok}
     stored_counts = Counter(stored.get(pid, 0) for pid in expected_ids)
-    message_ids = set(
-        Message.objects.filter(direction=Direction.INBOUND).values_list("pk", flat=True)
+    message_ids = set(  # the measured run's (not the warm-up's)
+        Message.objects.filter(
+            direction=Direction.INBOUND, external_id__in=expected_ids
+        ).values_list("pk", flat=True)
     )
     live_missed = {}
     for persona, events in run.events.items():
@@ -603,6 +613,34 @@ def report(figures: dict[str, Any]) -> None:
         log(f"{name:<40}{value!s:>12}")
 
 
+def warm_up(
+    config: Config,
+    setup: Setup,
+    host: str,
+    loop: asyncio.AbstractEventLoop,
+    port: int,
+    ws_port: int,
+    database: harness.ScratchDatabase,
+) -> None:
+    """A short run at a quarter of the rate, drained, then ANALYZE: a live installation
+    has planner statistics, a scratch database has none until autovacuum's next round
+    (its tables grow from empty during the run, and the planner meanwhile joins as if
+    each held one row)."""
+    import psycopg2
+
+    warm = dataclasses.replace(
+        config, rate=max(1.0, config.rate / 4), duration=config.warmup, grace=0.5
+    )
+    plan = build_plan(warm, setup, host, first_id=WARM_UP_IDS)
+    log(f"  warm-up: {len(plan)} webhooks at {warm.rate:.0f}/s, then ANALYZE")
+    loop.run_until_complete(drive(warm, plan, port, ws_port, setup))
+    connection = psycopg2.connect(harness.pg_dsn(database.name))
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connection.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(sys.argv[1:] if argv is None else argv)
     database = harness.ScratchDatabase(config.database)
@@ -633,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
             redis_pid = live.redis_pid(config.redis_url)
             window = live.CpuWindow([web, sockets, worker], redis_pid, database)
             loop = asyncio.new_event_loop()
+            if config.warmup:
+                warm_up(config, setup, f"127.0.0.1:{port}", loop, port, ws_port, database)
             window.start()
             run = loop.run_until_complete(drive(config, plan, port, ws_port, setup))
             cpu = window.stop()

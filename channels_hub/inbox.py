@@ -20,6 +20,7 @@ worker to hand over to: the webhook threads what it accepted itself before answe
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -129,42 +131,53 @@ def accept(messages: Sequence[InboundMessage], *, connection: ChannelConnection)
     # A batch may repeat a message; one without a provider id cannot be told from its
     # retry, so it gets a key of its own (and its ticket message no external id).
     by_key = {(m.channel, m.external_id or f"no-id:{uuid.uuid4().hex}"): m for m in messages}
-    known = set(
-        InboundDelivery.objects.filter(
-            channel__in={channel for channel, _id in by_key},
-            external_id__in=[external_id for _channel, external_id in by_key],
-        ).values_list("channel", "external_id")
-    )
-    summary.duplicates = len(messages) - len(by_key) + len(known & by_key.keys())
-    new = {key: m for key, m in by_key.items() if key not in known}
-    if not new:
+    inserted = _insert_new(by_key, connection=connection)
+    summary.accepted = len(inserted)
+    summary.duplicates = len(messages) - len(inserted)
+    if not inserted:
         return summary
-    InboundDelivery.objects.bulk_create(
-        [
-            InboundDelivery(
-                connection=connection,
-                channel=channel,
-                external_id=external_id,
-                payload=to_payload(m),
-            )
-            for (channel, external_id), m in new.items()
-        ],
-        ignore_conflicts=True,  # the same retry arriving twice at once: one row
-    )
-    summary.accepted = len(new)
     if tasks_run_in_process():
         rows = list(
-            InboundDelivery.objects.filter(
-                state=DeliveryState.PENDING,
-                channel__in={channel for channel, _id in new},
-                external_id__in=[external_id for _channel, external_id in new],
-            ).order_by("pk")
+            InboundDelivery.objects.filter(pk__in=inserted, state=DeliveryState.PENDING).order_by(
+                "pk"
+            )
         )
         done = _thread_rows(rows)
         summary.threaded, summary.dropped = done.threaded, done.dropped
     else:
         transaction.on_commit(schedule_drain)
     return summary
+
+
+def _insert_new(
+    by_key: dict[tuple[str, str], InboundMessage], *, connection: ChannelConnection
+) -> list[int]:
+    """One ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the ids of the rows that
+    are new (a provider id already stored, or stored by a concurrent retry, is not)."""
+    table = InboundDelivery._meta.db_table
+    is_postgres = db_connection.vendor == "postgresql"
+    payload_value = "%s::jsonb" if is_postgres else "%s"
+    rows_sql, params = [], []
+    received_at = db_connection.ops.adapt_datetimefield_value(timezone.now())
+    for (channel, external_id), message in by_key.items():
+        rows_sql.append(f"(%s, %s, %s, {payload_value}, %s, 0, '', %s)")
+        params += [
+            connection.pk,
+            channel,
+            external_id,
+            json.dumps(to_payload(message)),
+            DeliveryState.PENDING,
+            received_at,
+        ]
+    sql = (
+        f"INSERT INTO {table} "  # noqa: S608 - the table name is ours, values are parameters
+        "(connection_id, channel, external_id, payload, state, attempts, last_error, "
+        f"received_at) VALUES {', '.join(rows_sql)} "
+        "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id"
+    )
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def schedule_drain() -> None:
@@ -193,7 +206,8 @@ class Drained:
 @shared_task(**TRANSIENT_RETRY)
 def thread_pending_deliveries(marker: bool = False) -> int:
     """Thread pending deliveries batch after batch for ``CHANNEL_INBOX_RUN_SECONDS``;
-    what is left then gets a drain of its own. Returns how many rows were handled."""
+    while there is a backlog, another drain waits for the next free worker process.
+    Returns how many rows were handled."""
     if marker:  # from now on a new delivery schedules its own drain: this one may miss it
         cache.delete(DRAIN_MARKER)
     deadline = time.monotonic() + settings.CHANNEL_INBOX_RUN_SECONDS
@@ -203,8 +217,11 @@ def thread_pending_deliveries(marker: bool = False) -> int:
         total.add(batch)
         if batch.claimed < settings.CHANNEL_INBOX_BATCH:
             break
+        # A full batch: there is a backlog. Another drain may start beside this one on an
+        # idle worker process (SKIP LOCKED keeps them apart), so every worker helps.
+        if not tasks_run_in_process():
+            schedule_drain()
         if time.monotonic() >= deadline:
-            transaction.on_commit(schedule_drain)
             break
     return total.claimed
 

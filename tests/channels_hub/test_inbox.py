@@ -59,6 +59,8 @@ def test_the_webhook_stores_the_message_for_the_worker_and_answers(
     delivery = InboundDelivery.objects.get()
     assert (delivery.channel, delivery.external_id) == (Channel.WHATSAPP, "wamid.one")
     assert delivery.state == DeliveryState.PENDING
+    assert abs(timezone.now() - delivery.received_at) < timedelta(seconds=30)
+    assert delivery.connection_id == connection.pk
     assert delivery.payload["text"] == "Hello, is my order shipped?"
     assert queued == [{"marker": True}]
 
