@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from tickets.models import Channel
+
 
 class DeliveryState(models.TextChoices):
     PENDING = "pending", _("Waiting to be threaded")
@@ -29,7 +31,7 @@ class InboundDelivery(models.Model):
     connection = models.ForeignKey(
         "channels_hub.ChannelConnection", on_delete=models.CASCADE, related_name="deliveries"
     )
-    channel = models.CharField(_("channel"), max_length=20)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     external_id = models.CharField(_("provider message id"), max_length=200)
     payload = models.JSONField(_("normalised message"), default=dict, blank=True)
     state = models.CharField(
