@@ -59,11 +59,14 @@ def test_an_agent_transfers_a_ticket_to_a_colleague_with_a_note(
     mine.fill("#transfer-note", "客户是 VIP，Chen Hao 处理过她上次的退款")
     mine.click("#routing-panel button[type=submit]")
 
-    expect(theirs.locator("#control-assignee")).to_have_value(str(two.user_id), timeout=3000)
-    expect(theirs.locator(panel)).to_contain_text("Transferred", timeout=3000)
+    # Generous waits: the POST, the live event and the refetch share two busy CI cores
+    # with two browsers (3 s was once not enough there); they return as soon as it shows.
+    live_wait = 10_000
+    expect(theirs.locator("#control-assignee")).to_have_value(str(two.user_id), timeout=live_wait)
+    expect(theirs.locator(panel)).to_contain_text("Transferred", timeout=live_wait)
     expect(theirs.locator(panel)).to_contain_text("处理过她上次的退款")
     expect(mine.locator(".tl-note .bubble-body", has_text="处理过她上次的退款")).to_be_visible(
-        timeout=3000
+        timeout=live_wait
     )
     theirs.locator(panel).scroll_into_view_if_needed()
     screenshot(theirs, "console-routing-panel")
