@@ -55,12 +55,15 @@ def test_an_agent_transfers_a_ticket_to_a_colleague_with_a_note(
     expect(mine.locator(panel)).to_contain_text("least loaded (ties: longest idle)")
     expect(mine.locator(panel)).to_contain_text("2 ruled out: offline")
 
+    # As a person does: the select has focus while it is used, so a live refresh of the
+    # controls (presence and routing events arrive at any moment) waits instead of
+    # replacing the half-filled form (select_option alone does not focus it: a flaky 400).
+    mine.focus("#transfer-agent")
     mine.select_option("#transfer-agent", str(two.user_id))
     mine.fill("#transfer-note", "客户是 VIP，Chen Hao 处理过她上次的退款")
     mine.click("#routing-panel button[type=submit]")
 
-    # Generous waits: the POST, the live event and the refetch share two busy CI cores
-    # with two browsers (3 s was once not enough there); they return as soon as it shows.
+    # The POST, the live event and the refetch share two CI cores with two browsers.
     live_wait = 10_000
     expect(theirs.locator("#control-assignee")).to_have_value(str(two.user_id), timeout=live_wait)
     expect(theirs.locator(panel)).to_contain_text("Transferred", timeout=live_wait)
