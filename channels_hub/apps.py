@@ -13,6 +13,7 @@ class ChannelsHubConfig(AppConfig):
         # the hotline; web chat follows customer merges.
         from channels_hub import (  # noqa: F401
             automation_webhooks,
+            connections,
             delivery,
             email_tasks,
             inbox,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,6 +16,32 @@ from channels_hub.adapters import (
     adapter_for,
 )
 from channels_hub.models import ChannelConnection, ConnectionHealth
+from omniservice import config_cache
+
+ACTIVE_CONNECTIONS = "channel-connections"
+
+
+def _active_by_webhook() -> dict[tuple[str, str], ChannelConnection]:
+    return {(c.channel, c.webhook_key): c for c in ChannelConnection.objects.filter(is_active=True)}
+
+
+_active = config_cache.snapshot(ACTIVE_CONNECTIONS, _active_by_webhook)
+
+
+def webhook_connection(channel: str, key: str) -> ChannelConnection | None:
+    """The active connection whose webhook URL this is. Every webhook asks, so it comes
+    from a per-process snapshot (one cache GET), rebuilt when a connection is saved or
+    deleted; the object is shared by the process's threads: read it, never change it.
+    Its health columns (written with UPDATE) may be older than the database's."""
+    return _active.get().get((channel, key))
+
+
+def _forget_connections(sender: Any, **kwargs: Any) -> None:
+    config_cache.invalidate(ACTIVE_CONNECTIONS)
+
+
+post_save.connect(_forget_connections, sender=ChannelConnection, dispatch_uid="channel-conn-s")
+post_delete.connect(_forget_connections, sender=ChannelConnection, dispatch_uid="channel-conn-d")
 
 
 def default_connection(channel: str) -> ChannelConnection | None:

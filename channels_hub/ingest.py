@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -50,15 +51,25 @@ def ingest_batch(batch: WebhookBatch, *, connection: ChannelConnection) -> Inges
     return summary
 
 
+_marked_at: dict[str, float] = {}  # webhook key -> when this process last wrote it
+
+
 def _mark_inbound(connection: ChannelConnection) -> None:
     """Health shows when a connection last received a message, to the minute: writing it
-    on every webhook would make all of them queue on this one row's lock."""
+    on every webhook would make all of them queue on this one row's lock. The
+    connection comes from a snapshot whose ``last_inbound_at`` may be old, so each
+    process also remembers when it last wrote it."""
     now = timezone.now()
     stale = now - HEALTH_RESOLUTION
-    if connection.last_inbound_at is None or connection.last_inbound_at < stale:
-        ChannelConnection.objects.filter(pk=connection.pk).filter(
-            Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=stale)
-        ).update(last_inbound_at=now)
+    if connection.last_inbound_at is not None and connection.last_inbound_at >= stale:
+        return
+    key = connection.webhook_key
+    if time.monotonic() - _marked_at.get(key, -1e9) < HEALTH_RESOLUTION.total_seconds():
+        return
+    _marked_at[key] = time.monotonic()
+    ChannelConnection.objects.filter(pk=connection.pk).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=stale)
+    ).update(last_inbound_at=now)
 
 
 def apply_receipt(receipt: Receipt, *, channel: str) -> bool:

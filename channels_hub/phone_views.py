@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_hub.adapters import WebhookRefused, adapter_for
 from channels_hub.adapters.phone import PhoneAdapter
-from channels_hub.models import ChannelConnection
+from channels_hub.connections import webhook_connection
 from channels_hub.phone_calls import add_call_notes, complete_callback, record_call_event
 from channels_hub.phone_models import CallbackStatus, CallbackTask, CallRecord
 from omniservice.errors import DomainError
@@ -32,9 +32,7 @@ def _refusal(code: str, message: str, status: int) -> JsonResponse:
 @csrf_exempt
 def phone_webhook(request: HttpRequest, key: str) -> HttpResponse:
     """``POST /hooks/phone/<key>/``: one signed call event (docs/channels.md)."""
-    connection = ChannelConnection.objects.filter(
-        channel=Channel.PHONE, webhook_key=key, is_active=True
-    ).first()
+    connection = webhook_connection(Channel.PHONE, key)
     adapter = adapter_for(Channel.PHONE)
     if connection is None or not isinstance(adapter, PhoneAdapter):
         logger.warning("phone webhook dropped: no active connection with this key")

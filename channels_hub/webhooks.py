@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from channels_hub.adapters import WebhookRefused, adapter_for
+from channels_hub.connections import webhook_connection
 from channels_hub.ingest import ingest_batch
-from channels_hub.models import ChannelConnection
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +28,7 @@ def _refusal(code: str, message: str, status: int) -> JsonResponse:
 
 @csrf_exempt
 def channel_webhook(request: HttpRequest, channel: str, key: str) -> HttpResponse:
-    connection = ChannelConnection.objects.filter(
-        channel=channel, webhook_key=key, is_active=True
-    ).first()
+    connection = webhook_connection(channel, key)
     adapter = adapter_for(channel)
     if connection is None or adapter is None or not adapter.needs_connection:
         logger.warning("webhook dropped: no active %s connection with this key", channel)

@@ -282,3 +282,27 @@ def test_events_of_a_batch_leave_together_and_a_rolled_back_one_never(
         (["team.1"], "first"),
         (["team.2"], "third"),
     ]
+
+
+def test_the_webhook_sees_a_saved_connection_change_at_once_with_snapshots(
+    client, connection, settings
+):
+    """Webhooks read connections from a per-process snapshot; saving one rebuilds it."""
+    settings.CONFIG_SNAPSHOTS = True
+    assert post_signed(client, connection, text_payload(message_id="wamid.s1")).status_code == 200
+
+    connection.set_secrets({**connection.secrets, "app_secret": "rotated"})
+    connection.save()
+    old_secret = post_signed(client, connection, text_payload(message_id="wamid.s2"))
+    new_secret = post_signed(
+        client, connection, text_payload(message_id="wamid.s3"), secret="rotated"
+    )
+    connection.is_active = False
+    connection.save()
+    inactive = post_signed(
+        client, connection, text_payload(message_id="wamid.s4"), secret="rotated"
+    )
+
+    assert (old_secret.status_code, new_secret.status_code) == (401, 200)
+    assert inactive.status_code == 404
+    assert set(Message.objects.values_list("external_id", flat=True)) == {"wamid.s1", "wamid.s3"}
