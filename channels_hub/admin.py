@@ -4,12 +4,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from channels_hub.inbox import schedule_drain
+from channels_hub.inbox import replay_failed
 from channels_hub.models import (
     CallbackTask,
     CallRecord,
     ChannelConnection,
-    DeliveryState,
     InboundDelivery,
     TemplateReply,
     WebChatVisitor,
@@ -49,10 +48,7 @@ class InboundDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Thread the selected failed deliveries again"))
     def retry_deliveries(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(state=DeliveryState.FAILED).update(
-            state=DeliveryState.PENDING, attempts=0, available_at=None
-        )
-        schedule_drain()
+        count = replay_failed(queryset)
         self.message_user(
             request,
             ngettext(

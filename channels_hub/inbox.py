@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from channels_hub.adapters.base import InboundMessage, MediaRef
@@ -47,6 +46,7 @@ from omniservice import realtime
 from omniservice.celery import TRANSIENT_RETRY, tasks_run_in_process
 from omniservice.errors import DomainError
 from omniservice.org.models import Store
+from omniservice.outbox.services import backoff_seconds
 from tickets.attachments import UploadedContent
 from tickets.services import InboundResult, thread_inbound_message
 
@@ -180,6 +180,17 @@ def _insert_new(
         return [row[0] for row in cursor.fetchall()]
 
 
+def replay_failed(deliveries: QuerySet[InboundDelivery]) -> int:
+    """Put failed deliveries back in line with fresh attempts (a manager fixed the cause);
+    how many."""
+    count = deliveries.filter(state=DeliveryState.FAILED).update(
+        state=DeliveryState.PENDING, attempts=0, available_at=None
+    )
+    if count:
+        transaction.on_commit(schedule_drain)
+    return count
+
+
 def schedule_drain() -> None:
     """Queue a drain unless one already waits for a worker (that one will see our rows)."""
     if cache.add(DRAIN_MARKER, 1, timeout=DRAIN_MARKER_SECONDS):
@@ -304,7 +315,7 @@ def _thread_row(
             drained.failed += 1
             logger.exception("inbound %s/%s failed for good", row.channel, row.external_id)
         else:
-            row.available_at = timezone.now() + _backoff(row.attempts)
+            row.available_at = timezone.now() + timedelta(seconds=backoff_seconds(row.attempts))
             drained.retried += 1
             logger.warning(
                 "inbound %s/%s: attempt %s failed (%s)",
@@ -335,11 +346,6 @@ def ingest_message(inbound: InboundMessage, *, store: Store | None = None) -> In
         subject=inbound.subject,
         profile=inbound.profile,
     )
-
-
-def _backoff(attempt: int) -> timedelta:
-    base = min(2**attempt * 5, 3600)
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
 
 
 def stores_by_code(codes: set[str]) -> dict[str, Store]:
