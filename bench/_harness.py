@@ -176,10 +176,11 @@ def create_api_key(name: str, scopes: list[str], rate: int, env: dict[str, str])
 class Background:
     """A subprocess in its own process group, stopped (TERM, then KILL) on exit."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], niceness: int = 0) -> None:
         self.name = name
         self.argv = argv
         self.env = env
+        self.niceness = niceness
         self.log_dir = Path(tempfile.mkdtemp(prefix=f"omniservice-bench-{name}-"))
         self.log_path = self.log_dir / "output.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -195,6 +196,23 @@ class Background:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if self.niceness:
+            self._lower_priority()
+
+    def _lower_priority(self) -> None:
+        """Lower the CPU priority of the whole session, not only of its processes.
+
+        With the kernel's autogroup scheduling (``kernel.sched_autogroup_enabled``, on by
+        default on desktop and many server kernels) every session is a scheduling group
+        of its own, and a process's nice value only ranks it inside its group: a niced
+        worker in a session of its own still got as much CPU as the web server. The
+        group's own niceness is set through ``/proc/<pid>/autogroup``.
+        """
+        assert self.process is not None
+        try:
+            Path(f"/proc/{self.process.pid}/autogroup").write_text(str(self.niceness))
+        except OSError as exc:  # no autogroup support: the process's own nice value rules
+            log(f"  {self.name}: session niceness not set ({exc}); process niceness only")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -340,7 +358,7 @@ def celery_worker(concurrency: int, env: dict[str, str], niceness: int = 0) -> B
         "--without-mingle",
         "--without-heartbeat",
     ]
-    return Background("celery", argv, {**env, "DB_CONN_MAX_AGE": "60"})
+    return Background("celery", argv, {**env, "DB_CONN_MAX_AGE": "60"}, niceness=niceness)
 
 
 def http_server(kind: str, port: int, workers: int, env: dict[str, str]) -> Background:
