@@ -273,7 +273,7 @@ def claim(size: int) -> list[InboundDelivery]:
 
 def _thread_rows(rows: list[InboundDelivery]) -> Drained:
     """Thread each row in a transaction of its own (short locks; a failure is the row's
-    alone); the live events of all of them in one go; the rows' outcome in one UPDATE."""
+    alone); the live events of all of them in one go."""
     drained = Drained(claimed=len(rows))
     if not rows:
         return drained
@@ -282,11 +282,6 @@ def _thread_rows(rows: list[InboundDelivery]) -> Drained:
     with realtime.coalesced():
         for row in rows:
             _thread_row(row, connections.get(row.connection_id), stores, drained)
-            row.processed_at = timezone.now()
-    InboundDelivery.objects.bulk_update(
-        rows,
-        ["state", "payload", "message", "attempts", "available_at", "last_error", "processed_at"],
-    )
     return drained
 
 
@@ -296,41 +291,59 @@ def _thread_row(
     stores: dict[str, Store],
     drained: Drained,
 ) -> None:
+    """Thread one row; its outcome is written in the same transaction as its message, so
+    a worker that dies in between leaves neither (the next claim threads it again)."""
     try:
         with transaction.atomic():
             inbound = from_payload(row.payload)
             result = ingest_message(inbound, store=stores.get(inbound.store_code))
             if inbound.media and not result.duplicate and connection is not None:
                 schedule_media(inbound, message_id=result.message.pk, connection=connection)
+            _record_outcome(row, state=DeliveryState.DONE, message_id=result.message.pk)
     except DomainError as exc:  # bad content: a retry would fail the same way
         logger.warning("inbound %s/%s dropped: %s", row.channel, row.external_id, exc.code)
-        row.state, row.payload, row.last_error = DeliveryState.DROPPED, {}, exc.code[:500]
+        _record_outcome(row, state=DeliveryState.DROPPED, last_error=exc.code[:500])
         drained.dropped += 1
         return
     except Exception as exc:  # a bug or an outage: keep the row, retry later
-        row.attempts += 1
-        row.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        if row.attempts >= MAX_ATTEMPTS:
-            row.state = DeliveryState.FAILED
-            drained.failed += 1
-            logger.exception("inbound %s/%s failed for good", row.channel, row.external_id)
-        else:
-            row.available_at = timezone.now() + timedelta(seconds=backoff_seconds(row.attempts))
-            drained.retried += 1
-            logger.warning(
-                "inbound %s/%s: attempt %s failed (%s)",
-                row.channel,
-                row.external_id,
-                row.attempts,
-                row.last_error,
-            )
+        _record_failed_attempt(row, exc, drained)
         return
-    row.state, row.payload, row.message_id = DeliveryState.DONE, {}, result.message.pk
-    row.available_at, row.last_error = None, ""
     if result.duplicate:
         drained.duplicates += 1
     else:
         drained.threaded += 1
+
+
+def _record_outcome(
+    row: InboundDelivery, *, state: str, message_id: int | None = None, last_error: str = ""
+) -> None:
+    """A final outcome: the payload is no longer needed (the ticket keeps the text)."""
+    row.state, row.payload, row.message_id = state, {}, message_id
+    row.available_at, row.last_error, row.processed_at = None, last_error, timezone.now()
+    row.save(
+        update_fields=["state", "payload", "message", "available_at", "last_error", "processed_at"]
+    )
+
+
+def _record_failed_attempt(row: InboundDelivery, exc: Exception, drained: Drained) -> None:
+    row.attempts += 1
+    row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    row.processed_at = timezone.now()
+    if row.attempts >= MAX_ATTEMPTS:
+        row.state = DeliveryState.FAILED
+        drained.failed += 1
+        logger.exception("inbound %s/%s failed for good", row.channel, row.external_id)
+    else:
+        row.available_at = timezone.now() + timedelta(seconds=backoff_seconds(row.attempts))
+        drained.retried += 1
+        logger.warning(
+            "inbound %s/%s: attempt %s failed (%s)",
+            row.channel,
+            row.external_id,
+            row.attempts,
+            row.last_error,
+        )
+    row.save(update_fields=["state", "attempts", "available_at", "last_error", "processed_at"])
 
 
 def ingest_message(inbound: InboundMessage, *, store: Store | None = None) -> InboundResult:

@@ -19,7 +19,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.identity import KIND_PRIORITY, IdentityClaim, is_strong, merge_claims
+from customers.identity import (
+    IDENTITY_KINDS,
+    KIND_PRIORITY,
+    IdentityClaim,
+    is_strong,
+    merge_claims,
+    normalize_value,
+)
 from customers.models import (
     TIER_RANK,
     Consent,
@@ -267,6 +274,9 @@ def resolve_customer(
     claims = merge_claims(identities)
     if not claims:
         raise DomainError(_("At least one identity is needed."), code="missing_identities")
+    for claim in claims:  # claims come normalised; an unknown kind is a caller's bug
+        if claim.kind not in IDENTITY_KINDS:
+            normalize_value(claim.kind, claim.value)  # raises unknown_identity_kind
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
             with transaction.atomic():

@@ -77,6 +77,16 @@ def test_unknown_identities_create_a_customer_owning_all_of_them():
     assert set(Identity.objects.values_list("source", flat=True)) == {"pos"}
 
 
+def test_a_claim_of_an_unknown_kind_is_refused_before_anything_is_written():
+    with pytest.raises(DomainError) as refused:
+        resolve_customer(
+            identities=[claim(IdentityKind.PHONE, PHONE, True), claim("whatsapp", "8613812345678")]
+        )
+
+    assert refused.value.code == "unknown_identity_kind"
+    assert not Customer.objects.exists() and not Identity.objects.exists()
+
+
 def test_duplicate_claims_are_stored_once_and_verified_wins():
     resolution = resolve_customer(
         identities=[claim(IdentityKind.PHONE, PHONE), claim(IdentityKind.PHONE, PHONE, True)]
