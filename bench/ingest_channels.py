@@ -399,7 +399,9 @@ class Run:
     window: float = 0.0
     pending_after_load: int = 0
     drained_after: float | None = None  # seconds from the start until the inbox was empty
-    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    start: float = 0.0  # time.monotonic() of the plan's second 0
+    # Per persona: (time.monotonic() when received, message id) of each message.added.
+    events: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -442,7 +444,9 @@ async def _sender(port: int, queue: asyncio.Queue, start: float, run: Run) -> No
         writer.close()
 
 
-async def _listen(ws_port: int, cookie: str, events: list[dict[str, Any]], stop: asyncio.Event):
+async def _listen(
+    ws_port: int, cookie: str, events: list[tuple[float, int]], stop: asyncio.Event
+) -> None:
     async with websockets.connect(
         f"ws://127.0.0.1:{ws_port}/ws/console/",
         additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{ws_port}"},
@@ -459,7 +463,7 @@ async def _listen(ws_port: int, cookie: str, events: list[dict[str, Any]], stop:
                 continue
             event = json.loads(raw)
             if event.get("type") == "message.added":
-                events.append(event)
+                events.append((time.monotonic(), event.get("message_id")))
 
 
 async def drive(config: Config, plan: list[Planned], port: int, ws_port: int, setup: Setup) -> Run:
@@ -475,7 +479,7 @@ async def drive(config: Config, plan: list[Planned], port: int, ws_port: int, se
         queue.put_nowait(planned)
     for _ in range(config.connections):
         queue.put_nowait(None)
-    start = time.monotonic() + 0.5
+    start = run.start = time.monotonic() + 0.5
     senders = [
         asyncio.create_task(_sender(port, queue, start, run)) for _ in range(config.connections)
     ]
@@ -531,15 +535,17 @@ def analyse(config: Config, plan: list[Planned], run: Run, cpu: dict[str, Any]) 
     )
     accepted_ids = {r.planned.provider_id for r in ok}
     stored_counts = Counter(stored.get(pid, 0) for pid in expected_ids)
-    message_ids = set(  # the measured run's (not the warm-up's)
+    provider_id_of = dict(  # the measured run's messages (not the warm-up's)
         Message.objects.filter(
             direction=Direction.INBOUND, external_id__in=expected_ids
-        ).values_list("pk", flat=True)
+        ).values_list("pk", "external_id")
     )
+    message_ids = set(provider_id_of)
     live_missed = {}
     for persona, events in run.events.items():
-        seen = {e.get("message_id") for e in events}
+        seen = {message_id for _, message_id in events}
         live_missed[persona] = len(message_ids - seen)
+    visible = _visible_delays(plan, run, provider_id_of)
     figures: dict[str, Any] = {
         "offered_per_s": config.rate,
         "requests": len(run.results),
@@ -563,11 +569,29 @@ def analyse(config: Config, plan: list[Planned], run: Run, cpu: dict[str, Any]) 
         "provider_ids_not_stored": stored_counts.get(0, 0),
         "live_missed_manager": live_missed.get("manager", 0),
         "live_missed_general_agent": live_missed.get("agent", 0),
+        **{f"visible_{k}_ms": v for k, v in harness.percentiles_ms(visible).items()},
         "mix": dict(Counter(p.channel for p in plan)),
         **cpu,
         "load_window_s": round(run.window, 2),
     }
     return figures
+
+
+def _visible_delays(plan: list[Planned], run: Run, provider_id_of: dict[int, str]) -> list[float]:
+    """Seconds from a message's first delivery (its scheduled send) until the manager's
+    console received its ``message.added``: what a person watching the inbox waits."""
+    sent_at = {}
+    for planned in plan:
+        if not planned.duplicate:
+            sent_at.setdefault(planned.provider_id, run.start + planned.at)
+    first_seen: dict[int, float] = {}
+    for received_at, message_id in run.events.get("manager", ()):
+        first_seen.setdefault(message_id, received_at)
+    return [
+        first_seen[message_id] - sent_at[provider_id]
+        for message_id, provider_id in provider_id_of.items()
+        if message_id in first_seen and provider_id in sent_at
+    ]
 
 
 def met(figures: dict[str, Any]) -> bool:
@@ -603,6 +627,8 @@ def report(figures: dict[str, Any]) -> None:
         ("not stored", figures["provider_ids_not_stored"]),
         ("live events missed (manager)", figures["live_missed_manager"]),
         ("live events missed (general agent)", figures["live_missed_general_agent"]),
+        ("on the console after, p50 ms", figures.get("visible_p50_ms")),
+        ("on the console after, p99 ms", figures.get("visible_p99_ms")),
         ("server CPU % (gunicorn + uvicorn + celery)", figures.get("server_cpu_pct")),
         ("  per process", figures.get("server_cpu_pct_per_process")),
         ("client CPU %", figures.get("client_cpu_pct")),
