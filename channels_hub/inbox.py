@@ -8,10 +8,10 @@ with ``FOR UPDATE SKIP LOCKED`` under a lease (several workers never take the sa
 and threads up to ``CHANNEL_INBOX_BATCH`` of them, each in its own transaction (one
 batch-wide transaction would hold customers' locks for the whole batch and overflow
 PostgreSQL's cache of subtransactions with the savepoints of fifty messages), sending
-the batch's live events in one pipeline. A message the tickets app
-refuses (too long, unknown channel) is dropped with its reason logged; an unexpected
-error leaves the row pending with a growing delay and marks it failed after
-``MAX_ATTEMPTS``, its payload kept for a replay from the admin.
+the live events of what was threaded in each tenth of a second in one pipeline. A
+message the tickets app refuses (too long, unknown channel) is dropped with its reason
+logged; an unexpected error leaves the row pending with a growing delay and marks it
+failed after ``MAX_ATTEMPTS``, its payload kept for a replay from the admin.
 
 When Celery runs tasks in-process (the embedded quick start, the test suite) there is no
 worker to hand over to: the webhook threads what it accepted itself before answering.
@@ -57,6 +57,7 @@ DRAIN_MARKER_SECONDS = 300  # a lost task frees the marker; the sweep drains mea
 MAX_ATTEMPTS = 8
 PURGE_AFTER = timedelta(days=3)
 LEASE = timedelta(minutes=5)
+LIVE_FLUSH_SECONDS = 0.1
 
 
 # --- the normalised message as stored --------------------------------------------------
@@ -273,15 +274,24 @@ def claim(size: int) -> list[InboundDelivery]:
 
 def _thread_rows(rows: list[InboundDelivery]) -> Drained:
     """Thread each row in a transaction of its own (short locks; a failure is the row's
-    alone); the live events of all of them in one go."""
+    alone); live events leave in a few pipelines rather than one per message."""
     drained = Drained(claimed=len(rows))
     if not rows:
         return drained
     connections = ChannelConnection.objects.in_bulk({row.connection_id for row in rows})
     stores = stores_by_code({row.payload.get("store_code", "") for row in rows} - {""})
-    with realtime.coalesced():
-        for row in rows:
-            _thread_row(row, connections.get(row.connection_id), stores, drained)
+    remaining = list(rows)
+    while remaining:
+        # One pipeline for the live events of what was threaded in the last moment: a
+        # console sees each message within LIVE_FLUSH_SECONDS of its commit, not at the
+        # end of the whole batch.
+        with realtime.coalesced():
+            flush_at = time.monotonic() + LIVE_FLUSH_SECONDS
+            while remaining:
+                row = remaining.pop(0)
+                _thread_row(row, connections.get(row.connection_id), stores, drained)
+                if time.monotonic() >= flush_at:
+                    break
     return drained
 
 

@@ -284,6 +284,32 @@ def test_events_of_a_batch_leave_together_and_a_rolled_back_one_never(
     ]
 
 
+def test_a_slow_batch_sends_its_live_events_as_it_goes_not_at_its_end(
+    client, connection, queued, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Live events leave every LIVE_FLUSH_SECONDS: with no time allowed, one flush per
+    message; with plenty, one flush for the whole batch."""
+    for n in range(3):
+        post_signed(client, connection, text_payload(message_id=f"wamid.f{n}"))
+    flushes = []
+    monkeypatch.setattr(realtime, "_send_many", lambda prepared: flushes.append(len(prepared)))
+    monkeypatch.setattr(inbox, "LIVE_FLUSH_SECONDS", 0)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.thread_batch()
+
+    assert len(flushes) == 3 and all(flushes)
+    for n in range(3, 6):
+        post_signed(client, connection, text_payload(message_id=f"wamid.f{n}"))
+    flushes.clear()
+    monkeypatch.setattr(inbox, "LIVE_FLUSH_SECONDS", 60)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.thread_batch()
+
+    assert len(flushes) == 1
+
+
 def test_the_webhook_sees_a_saved_connection_change_at_once_with_snapshots(
     client, connection, settings
 ):
