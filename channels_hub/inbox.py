@@ -43,7 +43,7 @@ from channels_hub.media import schedule_media
 from channels_hub.models import ChannelConnection
 from customers.identity import IdentityClaim
 from omniservice import realtime
-from omniservice.celery import TRANSIENT_RETRY, tasks_run_in_process
+from omniservice.celery import TRANSIENT_RETRY, queue_unless_waiting, tasks_run_in_process
 from omniservice.errors import DomainError
 from omniservice.org.models import Store
 from omniservice.outbox.services import backoff_seconds
@@ -193,9 +193,16 @@ def replay_failed(deliveries: QuerySet[InboundDelivery]) -> int:
 
 
 def schedule_drain() -> None:
-    """Queue a drain unless one already waits for a worker (that one will see our rows)."""
-    if cache.add(DRAIN_MARKER, 1, timeout=DRAIN_MARKER_SECONDS):
-        thread_pending_deliveries.delay(marker=True)
+    """Queue a drain unless one already waits for a worker (that one will see our rows).
+
+    Runs after commit: the rows are stored, so without Redis (cache and broker) the
+    request still succeeds and the beat's ``sweep_inbox`` threads them."""
+    queue_unless_waiting(
+        thread_pending_deliveries,
+        waiting_marker=DRAIN_MARKER,
+        marker_seconds=DRAIN_MARKER_SECONDS,
+        marker=True,
+    )
 
 
 # --- the worker ------------------------------------------------------------------------------

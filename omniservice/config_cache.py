@@ -8,6 +8,9 @@ transaction commits, so that a process which rebuilt from the database between t
 (still seeing the old rows) is told again. A reader pays one cache GET instead of the
 queries; an unknown version (cache cleared, first start) means "rebuild".
 
+Without the cache (Redis unreachable) a read builds from the database, as when
+snapshots are off: slower, never stale.
+
 Snapshots are shared by the threads of a process and must be treated as read-only.
 They need a cache every process shares: without Redis (the embedded default, where the
 SMTP listener or a second server would be another process with a cache of its own)
@@ -16,6 +19,7 @@ SMTP listener or a second server would be another process with a cache of its ow
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,6 +28,10 @@ from typing import Generic, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+
+from omniservice.outages import REDIS_UNREACHABLE, log_outage
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -43,7 +51,11 @@ class ConfigSnapshot(Generic[T]):
     def get(self) -> T:
         if not settings.CONFIG_SNAPSHOTS:
             return self._build()
-        version = _current_version(self.name)
+        try:
+            version = _current_version(self.name)
+        except REDIS_UNREACHABLE as exc:  # no version to trust: read the database
+            log_outage(logger, f"configuration snapshot {self.name}", exc)
+            return self._build()
         if version == self._version and self._value is not None:
             return self._value
         with self._lock:

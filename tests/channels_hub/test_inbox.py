@@ -43,7 +43,9 @@ def queued(monkeypatch):
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
     scheduled = []
     monkeypatch.setattr(
-        inbox.thread_pending_deliveries, "delay", lambda **kwargs: scheduled.append(kwargs)
+        inbox.thread_pending_deliveries,
+        "apply_async",
+        lambda args=None, kwargs=None, **options: scheduled.append(kwargs),
     )
     return scheduled
 

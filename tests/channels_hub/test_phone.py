@@ -11,6 +11,7 @@ import time
 import pytest
 from django.db import connections
 from django.utils import translation
+from kombu.exceptions import OperationalError as BrokerError
 
 from channels_hub import phone_calls
 from channels_hub.adapters.phone import phone_signature
@@ -380,6 +381,25 @@ def test_a_missed_call_creates_one_callback_task(client, connection):
     assert "https://pbx.example/r/1.mp3" in Message.objects.get().body_text
 
 
+def test_with_the_broker_down_a_missed_call_reaches_its_ticket_at_once(
+    client, connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """No sweep would find a call whose ticket work was never queued: it is done inline."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+
+    def broker_down(*args, **kwargs):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(phone_calls.write_call_to_ticket, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = post(client, connection, event("missed"))
+
+    assert answer.status_code == 200
+    call = CallRecord.objects.get()
+    assert call.ticket_id is not None
+    assert CallbackTask.objects.get().ticket_id == call.ticket_id
+
+
 def test_with_a_worker_a_missed_call_reaches_its_ticket_after_the_answer(
     client, connection, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -388,7 +408,9 @@ def test_with_a_worker_a_missed_call_reaches_its_ticket_after_the_answer(
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
     queued = []
     monkeypatch.setattr(
-        phone_calls.write_call_to_ticket, "delay", lambda **kwargs: queued.append(kwargs)
+        phone_calls.write_call_to_ticket,
+        "apply_async",
+        lambda args=None, kwargs=None, **options: queued.append(kwargs),
     )
     with django_capture_on_commit_callbacks(execute=True):
         answer = post(client, connection, event("missed"))

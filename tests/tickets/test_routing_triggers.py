@@ -9,9 +9,11 @@ import pytest
 from celery.exceptions import Retry
 from django.conf import settings
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from customers.identity import IdentityClaim
 from customers.models import IdentityKind
+from omniservice import outages
 from omniservice.errors import DomainError
 from omniservice.org.services import set_presence
 from tests.factories import (
@@ -290,7 +292,11 @@ def test_changes_while_a_run_waits_for_a_worker_ride_on_it(
     team, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued: list[dict] = []
-    monkeypatch.setattr(triggers.route_waiting_tickets, "delay", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(
+        triggers.route_waiting_tickets,
+        "apply_async",
+        lambda args=None, kwargs=None, **options: queued.append(kwargs),
+    )
 
     for _ in range(3):  # three new tickets of the team before any worker picks the run up
         with django_capture_on_commit_callbacks(execute=True):
@@ -304,6 +310,27 @@ def test_changes_while_a_run_waits_for_a_worker_ride_on_it(
     with django_capture_on_commit_callbacks(execute=True):
         queued_ticket_changed(team)  # after the start: it needs a run of its own
     assert len(queued) == 2
+
+
+def test_a_change_commits_while_the_broker_is_down_and_the_next_one_tries_again(
+    team, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """The routing sweep repairs what was not queued; the marker must not hold up the
+    next change's run for a minute."""
+    attempts: list[dict] = []
+
+    def broker_down(args=None, kwargs=None, **options):
+        attempts.append(kwargs)
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(outages, "_last_logged", {})
+    monkeypatch.setattr(triggers.route_waiting_tickets, "apply_async", broker_down)
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            queued_ticket_changed(team)
+
+    assert [kw["team_keys"] for kw in attempts] == [[team.pk], [team.pk]]
+    assert "route_waiting_tickets not queued" in caplog.text
 
 
 def queued_ticket_changed(team) -> Ticket:

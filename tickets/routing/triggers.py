@@ -25,7 +25,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from omniservice import config_cache
-from omniservice.celery import TRANSIENT_RETRY
+from omniservice.celery import TRANSIENT_RETRY, queue_unless_waiting
 from omniservice.org.models import Presence, Role, StaffProfile, Team
 from omniservice.org.signals import presence_changed
 from tickets import services
@@ -67,8 +67,13 @@ def _schedule(team_keys: list[int] | None) -> None:
 
 def _enqueue_routing(keys: list[int] | None) -> None:
     marker = SCHEDULED_MARKER.format("all" if keys is None else ",".join(map(str, keys)))
-    if cache.add(marker, 1, timeout=SCHEDULED_MARKER_SECONDS):
-        route_waiting_tickets.delay(team_keys=keys, marker=marker)
+    queue_unless_waiting(
+        route_waiting_tickets,
+        waiting_marker=marker,
+        marker_seconds=SCHEDULED_MARKER_SECONDS,
+        team_keys=keys,
+        marker=marker,
+    )
 
 
 def _agent_queues(profile: StaffProfile) -> tuple[list[int], list[int]]:

@@ -1,0 +1,68 @@
+"""Redis (cache and broker) unreachable: the webhooks keep accepting into PostgreSQL.
+
+PostgreSQL is the inbox's durable store; Redis only carries the drain's wake-up call,
+configuration versions and live events. When it is gone, a provider's delivery must
+still be stored and answered 200 (a 5xx would make the provider retry, and give up
+after its own window); the beat's sweep threads what no wake-up call announced.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+
+from channels_hub import inbox
+from channels_hub.inbox_models import DeliveryState, InboundDelivery
+from omniservice import outages
+from omniservice.celery import app as celery_app
+from tests.channels_hub.test_inbox import connection as connection  # the fixture
+from tests.channels_hub.test_whatsapp import post_signed, text_payload
+from tickets.models import Message
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing answers
+
+
+@pytest.fixture
+def redis_down(settings, monkeypatch):
+    """Cache and broker point at a port where nothing listens; call it to bring them back."""
+    working_caches = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": DEAD_REDIS,
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    settings.CONFIG_SNAPSHOTS = True
+    monkeypatch.setattr(outages, "_last_logged", {})  # each outage logs afresh
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(celery_app.conf, "broker_url", DEAD_REDIS)
+
+    def back() -> None:
+        caches["default"].close()
+        settings.CACHES = working_caches
+
+    yield back
+    caches["default"].close()
+
+
+def test_a_webhook_is_stored_and_answered_while_redis_is_down(
+    client, connection, redis_down, django_capture_on_commit_callbacks, caplog
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_signed(client, connection, text_payload(message_id="wamid.outage"))
+        retry = post_signed(client, connection, text_payload(message_id="wamid.outage"))
+
+    assert (response.status_code, retry.status_code) == (200, 200)
+    delivery = InboundDelivery.objects.get()
+    assert (delivery.external_id, delivery.state) == ("wamid.outage", DeliveryState.PENDING)
+    assert "thread_pending_deliveries not queued" in caplog.text
+    assert not Message.objects.exists()
+
+    redis_down()  # Redis is back: the beat's sweep threads what no drain was queued for
+    inbox.sweep_inbox()
+
+    assert Message.objects.get().external_id == "wamid.outage"
+    assert InboundDelivery.objects.get().state == DeliveryState.DONE
