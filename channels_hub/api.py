@@ -106,7 +106,9 @@ class TicketReplyView(ApiView):
         description=(
             "Queue a reply to the ticket's customer: `text` (on `channel`, default the "
             "customer's last one) or `template` `{name, language, parameters}`, an approved "
-            "WhatsApp template of the default WhatsApp connection, allowed after the 24-hour "
+            "WhatsApp template (`parameters`: the values of `{{1}}` … `{{n}}` in order, or of "
+            "named placeholders in the order they first appear in the body), "
+            "of the default WhatsApp connection, allowed after the 24-hour "
             "window. A template is checked before anything is written: unknown "
             "(`template_not_found`), not approved (`template_not_approved`), header or "
             "button parameters (`template_unsupported`), wrong number of parameters "

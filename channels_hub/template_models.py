@@ -2,7 +2,8 @@
 which template a reply used.
 
 Outside the 24-hour customer-service window WhatsApp accepts only templates that Meta
-approved; their text is fixed apart from numbered parameters (``{{1}}``, ``{{2}}``).
+approved; their text is fixed apart from parameters, numbered (``{{1}}``, ``{{2}}``) or
+named (``{{customer_name}}``).
 """
 
 from __future__ import annotations

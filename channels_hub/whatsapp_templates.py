@@ -1,8 +1,10 @@
 """WhatsApp templates without I/O: reading Meta's description, checking parameters,
 filling them in, and the ``template`` object of a send request.
 
-Only body parameters are filled: a template whose header or buttons need values of
-their own (a media header, a dynamic URL, a one-time code) is kept but not sendable.
+Only body parameters are filled, numbered (``{{1}}``) or named (``{{first_name}}``,
+Meta's ``parameter_format: NAMED``); values are given in the order of
+:func:`parameter_names`. A template whose header or buttons need values of their own (a
+media header, a dynamic URL, a one-time code) is kept but not sendable.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from channels_hub.template_models import TemplateCategory, TemplateStatus, Whats
 from omniservice.errors import DomainError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
-NUMBERED = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+# Meta's rule for named parameters: lower-case letters, digits and underscores.
+PARAMETER_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+PARAMETER_FORMATS = frozenset({"POSITIONAL", "NAMED"})
 # Meta's limits: a body of at most 1,024 characters once filled in; a parameter without
 # new lines or tabs and with at most four spaces in a row (error 132018).
 MAX_BODY_CHARS = 1024
@@ -101,12 +105,33 @@ def template_from_graph(item: dict[str, Any]) -> TemplateData | None:
 
 
 def parameter_count(body: str) -> tuple[int, bool]:
-    """How many parameters the body takes, and whether they are ``{{1}}`` … ``{{n}}``."""
-    names = set(PLACEHOLDER.findall(body))
+    """How many parameters the body takes, and whether they are well formed: ``{{1}}``
+    … ``{{n}}`` without a gap, or names only (never a mix)."""
+    names = _placeholders(body)
+    if names and not any(name.isdigit() for name in names):
+        return len(names), all(PARAMETER_NAME.match(name) for name in names)
     if not all(name.isdigit() for name in names):
-        return len(names), False  # named parameters ({{first_name}})
+        return len(names), False  # numbers and names mixed
     numbers = {int(name) for name in names}
     return len(numbers), numbers == set(range(1, len(numbers) + 1))
+
+
+def parameter_names(body: str) -> list[str]:
+    """The placeholders in the order their values are given: ``1`` … ``n`` for
+    numbered parameters, the names in order of first appearance for named ones."""
+    names = _placeholders(body)
+    if all(name.isdigit() for name in names):
+        return [str(number) for number in range(1, len(names) + 1)]
+    return names
+
+
+def is_named(body: str) -> bool:
+    names = _placeholders(body)
+    return bool(names) and not any(name.isdigit() for name in names)
+
+
+def _placeholders(body: str) -> list[str]:
+    return list(dict.fromkeys(PLACEHOLDER.findall(body)))
 
 
 def _component(components: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -114,7 +139,7 @@ def _component(components: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def _only_body_parameters(item: dict[str, Any], components: list[dict[str, Any]]) -> bool:
-    if str(item.get("parameter_format", "POSITIONAL")).upper() != "POSITIONAL":
+    if str(item.get("parameter_format", "POSITIONAL")).upper() not in PARAMETER_FORMATS:
         return False
     if any(str(c.get("type", "")).upper() not in KNOWN_COMPONENTS for c in components):
         return False
@@ -168,7 +193,11 @@ def check_parameters(template: WhatsAppTemplate, parameters: Sequence[str]) -> l
                 "parameters": [_("Give exactly %(n)s values.") % {"n": template.parameter_count}]
             },
         )
-    cleaned = [_check_parameter(position, value) for position, value in enumerate(parameters, 1)]
+    names = parameter_names(template.body_text)
+    cleaned = [
+        _check_parameter(position, name, value)
+        for position, (name, value) in enumerate(zip(names, parameters, strict=True), 1)
+    ]
     if len(fill_body(template.body_text, cleaned)) > MAX_BODY_CHARS:
         raise TemplateRefused(
             _("Filled in, the template is longer than %(limit)s characters."),
@@ -179,7 +208,7 @@ def check_parameters(template: WhatsAppTemplate, parameters: Sequence[str]) -> l
     return cleaned
 
 
-def _check_parameter(position: int, value: str) -> str:
+def _check_parameter(position: int, name: str, value: str) -> str:
     text = str(value).strip()
     problem, code = "", ""
     if not text:
@@ -192,7 +221,7 @@ def _check_parameter(position: int, value: str) -> str:
         )
         code = "parameter_invalid"
     if problem:
-        message = problem % {"n": position}
+        message = problem % {"n": name}
         raise TemplateRefused(
             message, code=code, fields={"parameters": [message]}, extra={"parameter": position}
         )
@@ -200,13 +229,14 @@ def _check_parameter(position: int, value: str) -> str:
 
 
 def fill_body(body: str, parameters: Sequence[str]) -> str:
-    """The body with ``{{n}}`` replaced in one pass (a value containing ``{{2}}`` stays)."""
+    """The body with its placeholders replaced in one pass (a value containing ``{{2}}``
+    stays as typed); a placeholder without a value is left as it is."""
+    values = dict(zip(parameter_names(body), parameters, strict=False))
 
     def value(match: re.Match[str]) -> str:
-        index = int(match.group(1)) - 1
-        return parameters[index] if 0 <= index < len(parameters) else match.group(0)
+        return values.get(match.group(1), match.group(0))
 
-    return NUMBERED.sub(value, body)
+    return PLACEHOLDER.sub(value, body)
 
 
 def rendered_text(template: WhatsAppTemplate, parameters: Sequence[str]) -> str:
@@ -223,16 +253,18 @@ def rendered_text(template: WhatsAppTemplate, parameters: Sequence[str]) -> str:
     return "\n\n".join(part for part in parts if part.strip())
 
 
-def template_payload(name: str, language: str, parameters: Sequence[str]) -> dict[str, Any]:
-    """The ``template`` object of a Cloud API send request."""
+def template_payload(
+    name: str, language: str, parameters: Sequence[str], *, body: str = ""
+) -> dict[str, Any]:
+    """The ``template`` object of a Cloud API send request; ``body``, the template's
+    body text, tells whether its parameters go by name."""
     payload: dict[str, Any] = {"name": name, "language": {"code": language}}
     if parameters:
-        payload["components"] = [
-            {
-                "type": "body",
-                "parameters": [{"type": "text", "text": value} for value in parameters],
-            }
-        ]
+        names = parameter_names(body) if is_named(body) else []
+        values: list[dict[str, str]] = [{"type": "text", "text": value} for value in parameters]
+        for item, parameter_name in zip(values, names, strict=False):
+            item["parameter_name"] = parameter_name
+        payload["components"] = [{"type": "body", "parameters": values}]
     return payload
 
 

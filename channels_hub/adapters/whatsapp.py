@@ -33,7 +33,7 @@ from channels_hub.adapters.base import (
 )
 from channels_hub.adapters.meta import META_FIELDS, MetaAdapter, meta_error_reason
 from channels_hub.provider_http import call_provider, download, json_body
-from channels_hub.template_models import TemplateReply
+from channels_hub.template_models import TemplateReply, WhatsAppTemplate
 from channels_hub.whatsapp_templates import TemplateRefused, check_parameters, template_payload
 from customers.identity import InvalidIdentity
 from customers.models import IdentityKind
@@ -109,11 +109,7 @@ class WhatsAppAdapter(MetaAdapter):
         if record is None:
             super().check(message, connection, last_inbound_at=last_inbound_at, now=now)
             return
-        template = (
-            connection.whatsapp_templates.filter(name=record.name, language=record.language).first()
-            if connection is not None
-            else None
-        )
+        template = _current_template(record, connection)
         if template is None:
             raise PermanentDeliveryError(
                 _("The template %(name)s (%(language)s) is not on this WhatsApp connection.")
@@ -129,7 +125,13 @@ class WhatsAppAdapter(MetaAdapter):
         to = customer_identity(message, IdentityKind.WHATSAPP_ID)
         record = template_reply_of(message)
         if record is not None:
-            content = template_payload(record.name, record.language, record.parameters)
+            template = _current_template(record, connection)
+            content = template_payload(
+                record.name,
+                record.language,
+                record.parameters,
+                body=template.body_text if template is not None else "",
+            )
             return self._post_message(connection, to, {"type": "template", "template": content})
         return self._send_text(connection, to, message.body_text)
 
@@ -216,6 +218,15 @@ class WhatsAppAdapter(MetaAdapter):
         )
         provider_id = json_body(response)["messages"][0]["id"]
         return SendResult(status=DeliveryStatus.SENT, provider_message_id=provider_id)
+
+
+def _current_template(
+    record: TemplateReply, connection: ChannelConnection | None
+) -> WhatsAppTemplate | None:
+    """The template as the connection has it now (synced since the reply was queued)."""
+    if connection is None:
+        return None
+    return connection.whatsapp_templates.filter(name=record.name, language=record.language).first()
 
 
 def template_reply_of(message: Message) -> TemplateReply | None:

@@ -11,7 +11,12 @@ from django.urls import reverse
 from channels_hub.connections import default_connection
 from channels_hub.template_models import WhatsAppTemplate
 from channels_hub.template_selectors import sendable_templates
-from channels_hub.whatsapp_templates import MAX_PARAMETER_CHARS, language_label, rendered_text
+from channels_hub.whatsapp_templates import (
+    MAX_PARAMETER_CHARS,
+    language_label,
+    parameter_names,
+    rendered_text,
+)
 from tickets.models import Channel, Ticket
 from tickets.reply_channels import ReplyChoice
 
@@ -54,7 +59,7 @@ def _choice(found: WhatsAppTemplate) -> dict[str, Any]:
         "category": found.get_category_display(),
         "params": found.parameter_count,
         "preview": rendered_text(found, []),
-        "positions": range(1, found.parameter_count + 1),
+        "positions": parameter_names(found.body_text),  # 1 … n, or the names in order
     }
 
 

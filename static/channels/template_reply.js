@@ -21,28 +21,35 @@
     var option = selected();
     if (!option) return;
     var values = inputs().map(function (input) { return input.value.trim(); });
-    preview.textContent = option.getAttribute("data-preview").replace(/\{\{\s*(\d+)\s*\}\}/g, function (match, n) {
-      return values[Number(n) - 1] || match;
+    var names = namesOf(option);
+    preview.textContent = option.getAttribute("data-preview").replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, function (match, key) {
+      var index = names.indexOf(key);
+      return (index >= 0 && values[index]) || match;
     });
   }
 
+  // Numbered templates: "1 2 3"; named ones: their names in order ("first_name order_no").
+  function namesOf(option) {
+    var names = (option && option.getAttribute("data-names")) || "";
+    return names ? names.split(" ") : [];
+  }
+
   function renderInputs() {
-    var option = selected();
-    var count = option ? Number(option.getAttribute("data-params")) : 0;
+    var names = namesOf(selected());
     var previous = inputs().map(function (input) { return input.value; });
     box.textContent = "";
-    for (var n = 1; n <= count; n++) {
+    for (var n = 1; n <= names.length; n++) {
       var row = document.createElement("label");
       var name = document.createElement("span");
       name.className = "placeholder";
-      name.textContent = "{{" + n + "}}";
+      name.textContent = "{{" + names[n - 1] + "}}";
       var input = document.createElement("input");
       input.type = "text";
       input.name = "parameters";
       input.required = true;
       input.maxLength = maxChars;
       input.setAttribute("list", "template-suggestions");
-      input.setAttribute("aria-label", (label + " " + n).trim());
+      input.setAttribute("aria-label", (label + " " + names[n - 1]).trim());
       input.value = previous[n - 1] || "";
       row.appendChild(name);
       row.appendChild(input);

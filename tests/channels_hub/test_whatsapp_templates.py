@@ -16,7 +16,7 @@ from channels_hub.models import TemplateReply, WhatsAppTemplate
 from channels_hub.template_replies import TemplateChoice, send_template_reply
 from channels_hub.template_sync import sync_templates
 from channels_hub.template_tasks import sync_all_whatsapp_templates, sync_whatsapp_templates
-from channels_hub.whatsapp_templates import TemplateRefused, template_from_graph
+from channels_hub.whatsapp_templates import TemplateRefused, parameter_names, template_from_graph
 from customers.models import Consent, ConsentPurpose
 from omniservice.celery import app as celery_app
 from omniservice.outbox.models import OutboxMessage
@@ -225,7 +225,8 @@ def test_a_list_that_never_ends_is_refused_and_disables_nothing(connection, fake
                 },
             ]
         },
-        {"components": [{"type": "BODY", "text": "Hi {{first_name}}"}]},
+        {"components": [{"type": "BODY", "text": "Hi {{first_name}}, {{1}}"}]},
+        {"components": [{"type": "BODY", "text": "Hi {{First-Name}}"}]},
         {"components": [{"type": "BODY", "text": "Hi {{1}} and {{3}}"}]},
         {"components": [{"type": "BODY", "text": "Look"}, {"type": "CAROUSEL", "cards": []}]},
         {
@@ -235,7 +236,16 @@ def test_a_list_that_never_ends_is_refused_and_disables_nothing(connection, fake
             ]
         },
     ],
-    ids=["media-header", "header-parameter", "url-parameter", "named", "gap", "carousel", "otp"],
+    ids=[
+        "media-header",
+        "header-parameter",
+        "url-parameter",
+        "named-and-numbered",
+        "bad-name",
+        "gap",
+        "carousel",
+        "otp",
+    ],
 )
 def test_templates_needing_more_than_body_parameters_are_kept_but_not_sendable(extra):
     data = template_from_graph({**graph_template(), **extra})
@@ -302,6 +312,55 @@ def test_template_reply_outside_the_window_is_sent_as_a_template(connection, fak
         "zh_CN",
         ["李娜", "SO-20931"],
     )
+
+
+NAMED_BODY = "您好 {{customer_name}}，您的订单 {{order_no}} 已发货。{{customer_name}}，谢谢！"
+
+
+def test_named_parameters_are_sendable_in_the_order_they_first_appear():
+    data = template_from_graph(
+        graph_template(parameter_format="NAMED", components=[{"type": "BODY", "text": NAMED_BODY}])
+    )
+
+    assert data is not None and data.supported and data.parameter_count == 2
+    assert parameter_names(NAMED_BODY) == ["customer_name", "order_no"]
+    assert parameter_names("Hi {{2}} and {{1}}") == ["1", "2"]
+
+
+def test_a_named_template_reply_is_sent_with_its_parameter_names(connection, fake_provider):
+    ticket = whatsapp_ticket(hours_ago=30)
+    stored_template(connection, body=NAMED_BODY)
+    fake_provider.answer("POST", MESSAGES_PATH, sent_answer("wamid.NAMED"))
+
+    message = send_template_reply(ticket=ticket, author=None, choice=order_choice("李娜", "SO-7"))
+    deliver_message({"message_id": message.pk})
+
+    (sent,) = fake_provider.received(MESSAGES_PATH)
+    assert sent.json()["template"]["components"] == [
+        {
+            "type": "body",
+            "parameters": [
+                {"type": "text", "parameter_name": "customer_name", "text": "李娜"},
+                {"type": "text", "parameter_name": "order_no", "text": "SO-7"},
+            ],
+        }
+    ]
+    message.refresh_from_db()
+    assert message.body_text == "您好 李娜，您的订单 SO-7 已发货。李娜，谢谢！"
+    assert message.delivery_status == DeliveryStatus.SENT
+
+
+def test_a_bad_named_parameter_is_refused_by_its_name(connection):
+    stored_template(connection, body=NAMED_BODY)
+
+    with pytest.raises(TemplateRefused) as refused:
+        send_template_reply(
+            ticket=whatsapp_ticket(hours_ago=30), author=None, choice=order_choice("李娜", " ")
+        )
+
+    assert refused.value.code == "parameter_empty"
+    assert "{{order_no}}" in str(refused.value)
+    assert not Message.objects.filter(direction="outbound").exists()
 
 
 def test_template_reply_inside_the_window_is_sent_too(connection, fake_provider):

@@ -64,3 +64,29 @@ def test_agent_sends_a_template_after_the_window(
         (sent,) = graph.received(MESSAGES_PATH)
         assert sent.json()["template"]["language"] == {"code": "en_US"}
     assert agent.external_requests == []
+
+
+def test_a_named_templates_inputs_carry_its_parameter_names(
+    asgi_server, console_page, personas, graph
+):
+    connection = whatsapp_connection(graph.base_url)
+    stored_template(connection)
+    stored_template(
+        connection,
+        name="order_named",
+        body="Hello {{customer_name}}, order {{order_no}} is ready, {{customer_name}}.",
+    )
+    ticket = whatsapp_ticket(hours_ago=30, name="Li Na", team=personas.team_a)
+    agent = console_page(personas.agent.user)
+
+    agent.goto(f"{asgi_server.url}/console/tickets/{ticket.pk}/")
+    agent.wait_for_selector(LIVE)
+    agent.select_option("#template-picker", "order_named:zh_CN")
+    expect(agent.locator("#template-params .placeholder")).to_have_text(
+        ["{{customer_name}}", "{{order_no}}"]
+    )
+    agent.locator("#template-params input[name=parameters]").first.fill("Li Na")
+
+    expect(agent.locator("#template-preview")).to_have_text(
+        "Hello Li Na, order {{order_no}} is ready, Li Na."
+    )
