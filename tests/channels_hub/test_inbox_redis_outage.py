@@ -66,3 +66,19 @@ def test_a_webhook_is_stored_and_answered_while_redis_is_down(
 
     assert Message.objects.get().external_id == "wamid.outage"
     assert InboundDelivery.objects.get().state == DeliveryState.DONE
+
+
+def test_a_drain_that_loses_redis_midway_goes_on_threading_from_postgresql(
+    client, connection, redis_down, django_capture_on_commit_callbacks
+):
+    """A worker already draining when Redis goes away: configuration, automation triggers
+    and the wake-up calls of routing fall back or wait; the messages reach their tickets."""
+    for n in range(3):
+        post_signed(client, connection, text_payload(message_id=f"wamid.mid{n}"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        drained = inbox.thread_batch()
+
+    assert (drained.threaded, drained.retried) == (3, 0)
+    assert Message.objects.count() == 3
+    assert set(InboundDelivery.objects.values_list("state", flat=True)) == {DeliveryState.DONE}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from omniservice.errors import DomainError
+from omniservice.outages import REDIS_UNREACHABLE, log_outage
 from tickets.automation.actions import ActionContext, apply_action
 from tickets.automation.conditions import Facts, prefilter, rule_matches, with_status_since
 from tickets.models import (
@@ -66,17 +67,27 @@ def acting_as(chain: Sequence[int]) -> Iterator[None]:
 
 
 def active_event_triggers() -> frozenset[str]:
-    """The events some enabled rule listens to, cached so an idle install pays nothing."""
-    cached = cache.get(ACTIVE_TRIGGERS_CACHE_KEY)
+    """The events some enabled rule listens to, cached so an idle install pays nothing
+    (without Redis: read from the database each time)."""
+    try:
+        cached = cache.get(ACTIVE_TRIGGERS_CACHE_KEY)
+    except REDIS_UNREACHABLE as exc:
+        log_outage(logger, "automation triggers read from the database", exc)
+        return frozenset(_enabled_event_triggers())
     if cached is None:
-        events: set[str] = set()
-        for listed in AutomationRule.objects.filter(
-            is_active=True, kind=RuleKind.EVENT
-        ).values_list("events", flat=True):
-            events.update(listed or [])
-        cached = sorted(events)
-        cache.set(ACTIVE_TRIGGERS_CACHE_KEY, cached, ACTIVE_TRIGGERS_TTL)
+        cached = sorted(_enabled_event_triggers())
+        with suppress(*REDIS_UNREACHABLE):
+            cache.set(ACTIVE_TRIGGERS_CACHE_KEY, cached, ACTIVE_TRIGGERS_TTL)
     return frozenset(cached)
+
+
+def _enabled_event_triggers() -> set[str]:
+    events: set[str] = set()
+    for listed in AutomationRule.objects.filter(is_active=True, kind=RuleKind.EVENT).values_list(
+        "events", flat=True
+    ):
+        events.update(listed or [])
+    return events
 
 
 def forget_active_triggers() -> None:
