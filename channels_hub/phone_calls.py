@@ -38,7 +38,7 @@ from channels_hub.phone_models import (
 )
 from customers.models import Identity, IdentityKind
 from omniservice import realtime
-from omniservice.celery import TRANSIENT_RETRY, queue_task, tasks_run_in_process
+from omniservice.celery import TRANSIENT_RETRY, queue_or_run, tasks_run_in_process
 from omniservice.errors import DomainError
 from tickets import services as tickets
 from tickets.models import OPEN_STATUSES, Channel, Priority, Ticket, TicketStatus
@@ -110,16 +110,12 @@ def _apply(connection: ChannelConnection, event: CallEvent) -> CallRecord | None
         # Nobody waits on the line: the ticket work leaves the PBX's request.
         call.save()
         call_id, name = call.pk, event.event
-        transaction.on_commit(lambda: _write_call_later(call_id, name))
+        transaction.on_commit(
+            lambda: queue_or_run(write_call_to_ticket, call_id=call_id, event=name)
+        )
         return call
     _to_ticket(call, event.event)
     return call
-
-
-def _write_call_later(call_id: int, event: str) -> None:
-    """To a worker; with the broker down, here and now (no sweep would find it later)."""
-    if not queue_task(write_call_to_ticket, call_id=call_id, event=event):
-        write_call_to_ticket(call_id=call_id, event=event)
 
 
 @shared_task(**TRANSIENT_RETRY)

@@ -66,6 +66,13 @@ def queue_task(task: Task, /, **kwargs: Any) -> bool:
     return True
 
 
+def queue_or_run(task: Task, /, **kwargs: Any) -> None:
+    """Queue ``task``; when the broker is unreachable, run it here and now (for work that
+    no periodic sweep would find later)."""
+    if not queue_task(task, **kwargs):
+        task(**kwargs)
+
+
 def queue_unless_waiting(
     task: Task, /, *, waiting_marker: str, marker_seconds: int, **kwargs: Any
 ) -> None:

@@ -25,7 +25,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from omniservice import config_cache
-from omniservice.celery import TRANSIENT_RETRY, queue_unless_waiting
+from omniservice.celery import TRANSIENT_RETRY, queue_or_run, queue_task, queue_unless_waiting
 from omniservice.org.models import Presence, Role, StaffProfile, Team
 from omniservice.org.signals import presence_changed
 from tickets import services
@@ -146,10 +146,10 @@ def on_presence_changed(
     sender: Any, profile: StaffProfile, presence: str, previous: str = "", **kwargs: Any
 ) -> None:
     user_id = profile.user_id
-    if presence == Presence.ONLINE:
-        transaction.on_commit(lambda: route_for_agent.delay(user_id=user_id))
+    if presence == Presence.ONLINE:  # without a broker the routing sweep gets to it
+        transaction.on_commit(lambda: queue_task(route_for_agent, user_id=user_id))
     elif presence == Presence.OFFLINE:
-        transaction.on_commit(lambda: requeue_unanswered_chats.delay(user_id=user_id))
+        transaction.on_commit(lambda: queue_or_run(requeue_unanswered_chats, user_id=user_id))
 
 
 @shared_task(**TRANSIENT_RETRY)

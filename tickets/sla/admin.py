@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import ValueTier
+from omniservice.celery import queue_or_run
 from tickets.models import Channel, Priority
 from tickets.models.sla import BusinessCalendar, Holiday, SlaEvent, SlaPolicy
 
@@ -22,7 +23,7 @@ def schedule_recompute(request: HttpRequest) -> None:
     request._sla_recompute_scheduled = True  # type: ignore[attr-defined]
     from tickets.sla.jobs import recompute_open_tickets
 
-    transaction.on_commit(lambda: recompute_open_tickets.delay())
+    transaction.on_commit(lambda: queue_or_run(recompute_open_tickets))
 
 
 class RecomputesOpenTickets:

@@ -16,6 +16,7 @@ from django.dispatch import receiver
 
 from customers.models import Customer
 from omniservice import config_cache, realtime
+from omniservice.celery import queue_or_run
 from omniservice.org.models import Store, Team
 from tickets.models import OPEN_STATUSES, Ticket
 from tickets.models.sla import BusinessCalendar, Holiday, SlaPolicy
@@ -73,7 +74,7 @@ def follow_store_hours(sender: Any, instance: Store, created: bool = False, **kw
     from tickets.sla.jobs import recompute_open_tickets
 
     store_id = instance.pk
-    transaction.on_commit(lambda: recompute_open_tickets.delay(store_id=store_id))
+    transaction.on_commit(lambda: queue_or_run(recompute_open_tickets, store_id=store_id))
 
 
 def recompute_and_publish(ticket: Ticket) -> None:
