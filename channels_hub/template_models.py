@@ -33,8 +33,9 @@ class WhatsAppTemplate(models.Model):
     """One template in one language (Meta keys templates by name and language).
 
     ``components`` keeps Meta's description as received; ``supported`` is false for
-    templates whose header or buttons need parameters of their own (media headers,
-    dynamic URLs, one-time codes), which replies cannot fill yet. A template that
+    templates that need more than text values (media headers, one-time codes, flows),
+    which replies cannot fill yet; ``parameter_count`` counts the text values of the
+    header, the body and the URL buttons. A template that
     disappears upstream is marked disabled, never deleted: replies keep their record.
     """
 

@@ -1,10 +1,11 @@
 """WhatsApp templates without I/O: reading Meta's description, checking parameters,
 filling them in, and the ``template`` object of a send request.
 
-Only body parameters are filled, numbered (``{{1}}``) or named (``{{first_name}}``,
-Meta's ``parameter_format: NAMED``); values are given in the order of
-:func:`parameter_names`. A template whose header or buttons need values of their own (a
-media header, a dynamic URL, a one-time code) is kept but not sendable.
+Text parameters are filled, numbered (``{{1}}``) or named (``{{first_name}}``, Meta's
+``parameter_format: NAMED``): the one of a text header, the body's, and the dynamic end
+of URL buttons (``https://shop.cn/track/{{1}}``). Values are given in the order of
+:func:`template_slots` (header, body, buttons). A template that needs anything else (a
+media header, a one-time code, a flow) is kept but not sendable.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ PARAMETER_FORMATS = frozenset({"POSITIONAL", "NAMED"})
 # Meta's limits: a body of at most 1,024 characters once filled in; a parameter without
 # new lines or tabs and with at most four spaces in a row (error 132018).
 MAX_BODY_CHARS = 1024
+MAX_HEADER_CHARS = 60
 MAX_PARAMETER_CHARS = 1024
 BAD_WHITESPACE = re.compile(r"[\n\r\t]| {5,}")
 GRAPH_STATUSES = {
@@ -88,7 +90,7 @@ def template_from_graph(item: dict[str, Any]) -> TemplateData | None:
         return None
     components = [c for c in item.get("components") or [] if isinstance(c, dict)]
     body = str(_component(components, "BODY").get("text") or "")
-    count, numbered = parameter_count(body)
+    _count, numbered = parameter_count(body)
     return TemplateData(
         name=name,
         language=language,
@@ -97,8 +99,8 @@ def template_from_graph(item: dict[str, Any]) -> TemplateData | None:
             str(item.get("category", "")).upper(), TemplateCategory.OTHER
         ),
         body_text=body,
-        parameter_count=count,
-        supported=bool(body) and numbered and _only_body_parameters(item, components),
+        parameter_count=len(template_slots(components)),
+        supported=bool(body) and numbered and _fillable(item, components),
         components=components,
         provider_id=str(item.get("id") or "")[:64],
     )
@@ -125,34 +127,73 @@ def parameter_names(body: str) -> list[str]:
     return names
 
 
-def is_named(body: str) -> bool:
-    names = _placeholders(body)
-    return bool(names) and not any(name.isdigit() for name in names)
-
-
 def _placeholders(body: str) -> list[str]:
     return list(dict.fromkeys(PLACEHOLDER.findall(body)))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One value a template needs: a placeholder of its text header or of its body, or
+    the dynamic end of a URL button (``button`` is then the button's position)."""
+
+    part: str  # "header", "body" or "button"
+    key: str  # the placeholder: "1" … "n", or a name
+    button: int = -1
+    button_text: str = ""
+
+
+def template_slots(components: list[dict[str, Any]]) -> list[Slot]:
+    """Every value the template takes, in the order they are given: the text header's,
+    the body's, then each URL button's."""
+    slots = [Slot("header", key) for key in parameter_names(_header_text(components))]
+    slots += [Slot("body", key) for key in parameter_names(_body_text(components))]
+    for index, button in enumerate(_buttons(components)):
+        if str(button.get("type", "")).upper() == "URL":
+            text = str(button.get("text") or "")
+            for key in parameter_names(str(button.get("url") or "")):
+                slots.append(Slot("button", key, index, text))
+    return slots
+
+
+def _header_text(components: list[dict[str, Any]]) -> str:
+    header = _component(components, "HEADER")
+    if str(header.get("format", "TEXT")).upper() != "TEXT":
+        return ""
+    return str(header.get("text") or "")
+
+
+def _body_text(components: list[dict[str, Any]]) -> str:
+    return str(_component(components, "BODY").get("text") or "")
+
+
+def _buttons(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    buttons = _component(components, "BUTTONS").get("buttons") or []
+    return [b for b in buttons if isinstance(b, dict)]
 
 
 def _component(components: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return next((c for c in components if str(c.get("type", "")).upper() == kind), {})
 
 
-def _only_body_parameters(item: dict[str, Any], components: list[dict[str, Any]]) -> bool:
+def _fillable(item: dict[str, Any], components: list[dict[str, Any]]) -> bool:
+    """Whether every value the template needs is a text omniservice can fill."""
     if str(item.get("parameter_format", "POSITIONAL")).upper() not in PARAMETER_FORMATS:
         return False
     if any(str(c.get("type", "")).upper() not in KNOWN_COMPONENTS for c in components):
         return False
     header = _component(components, "HEADER")
-    if header and (
-        str(header.get("format", "TEXT")).upper() != "TEXT"
-        or PLACEHOLDER.search(str(header.get("text", "")))
-    ):
-        return False
-    for button in _component(components, "BUTTONS").get("buttons") or []:
-        kind = str(button.get("type", "")).upper()
-        if kind not in STATIC_BUTTONS or PLACEHOLDER.search(str(button.get("url", ""))):
+    if header:
+        text = str(header.get("text") or "")
+        count, well_formed = parameter_count(text)
+        if str(header.get("format", "TEXT")).upper() != "TEXT" or count > 1 or not well_formed:
+            return False  # a media header, or more than the one variable Meta allows
+    for button in _buttons(components):
+        kind, url = str(button.get("type", "")).upper(), str(button.get("url") or "")
+        if kind not in STATIC_BUTTONS:
             return False
+        count, well_formed = parameter_count(url)
+        if count > 1 or not well_formed or (count and not url.rstrip().endswith("}}")):
+            return False  # Meta takes one variable, at the end of the URL
     return True
 
 
@@ -174,54 +215,79 @@ def check_parameters(template: WhatsAppTemplate, parameters: Sequence[str]) -> l
     if not template.supported:
         raise TemplateRefused(
             _(
-                "The template %(name)s needs header or button parameters, which "
-                "omniservice cannot fill yet."
+                "The template %(name)s needs values omniservice cannot fill yet (a media "
+                "header, a one-time code or a flow)."
             ),
             code="template_unsupported",
             params={"name": template.name},
         )
-    if len(parameters) != template.parameter_count:
+    slots = template_slots(template.components)
+    if len(parameters) != len(slots):
         raise TemplateRefused(
             _("The template %(name)s takes %(expected)s parameters; %(given)s were given."),
             code="wrong_parameter_count",
-            params={
-                "name": template.name,
-                "expected": template.parameter_count,
-                "given": len(parameters),
-            },
-            fields={
-                "parameters": [_("Give exactly %(n)s values.") % {"n": template.parameter_count}]
-            },
+            params={"name": template.name, "expected": len(slots), "given": len(parameters)},
+            fields={"parameters": [_("Give exactly %(n)s values.") % {"n": len(slots)}]},
         )
-    names = parameter_names(template.body_text)
     cleaned = [
-        _check_parameter(position, name, value)
-        for position, (name, value) in enumerate(zip(names, parameters, strict=True), 1)
+        _check_parameter(position, slot_label(slot), value)
+        for position, (slot, value) in enumerate(zip(slots, parameters, strict=True), 1)
     ]
-    if len(fill_body(template.body_text, cleaned)) > MAX_BODY_CHARS:
+    values = _values_by_part(slots, cleaned)
+    if len(fill_body(_body_text(template.components), values["body"])) > MAX_BODY_CHARS:
         raise TemplateRefused(
             _("Filled in, the template is longer than %(limit)s characters."),
             code="template_too_long",
             params={"limit": MAX_BODY_CHARS},
             fields={"parameters": [_("Shorten the values.")]},
         )
+    if len(fill_body(_header_text(template.components), values["header"])) > MAX_HEADER_CHARS:
+        raise TemplateRefused(
+            _("Filled in, the header is longer than %(limit)s characters."),
+            code="template_too_long",
+            params={"limit": MAX_HEADER_CHARS},
+            fields={"parameters": [_("Shorten the header's value.")]},
+        )
     return cleaned
+
+
+def slot_label(slot: Slot) -> str:
+    """How the reply box and the refusals name a value: ``{{1}}`` in the body, the
+    header's ``{{1}}``, a button's ``{{1}}``."""
+    placeholder = "{{%s}}" % slot.key  # noqa: UP031 - braces are the text
+    if slot.part == "header":
+        return _("Header %(placeholder)s") % {"placeholder": placeholder}
+    if slot.part == "button":
+        return _('Button "%(text)s" %(placeholder)s') % {
+            "text": slot.button_text,
+            "placeholder": placeholder,
+        }
+    return placeholder
+
+
+def _values_by_part(slots: Sequence[Slot], parameters: Sequence[str]) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {"header": [], "body": []}
+    for slot, value in zip(slots, parameters, strict=False):
+        if slot.part in values:
+            values[slot.part].append(value)
+    return values
 
 
 def _check_parameter(position: int, name: str, value: str) -> str:
     text = str(value).strip()
     problem, code = "", ""
     if not text:
-        problem, code = _("{{%(n)s}} is empty."), "parameter_empty"
+        problem, code = _("%(parameter)s is empty."), "parameter_empty"
     elif len(text) > MAX_PARAMETER_CHARS:
-        problem, code = _("{{%(n)s}} is longer than 1,024 characters."), "parameter_too_long"
+        problem = _("%(parameter)s is longer than 1,024 characters.")
+        code = "parameter_too_long"
     elif BAD_WHITESPACE.search(text):
         problem = _(
-            "{{%(n)s}} may not contain line breaks, tabs or more than four spaces in a row."
+            "%(parameter)s may not contain line breaks, tabs or more than four spaces in a row."
         )
         code = "parameter_invalid"
     if problem:
-        message = problem % {"n": name}
+        message = problem % {"parameter": name}
         raise TemplateRefused(
             message, code=code, fields={"parameters": [message]}, extra={"parameter": position}
         )
@@ -239,33 +305,65 @@ def fill_body(body: str, parameters: Sequence[str]) -> str:
     return PLACEHOLDER.sub(value, body)
 
 
+def text_parts(template: WhatsAppTemplate) -> dict[str, str]:
+    """The texts a customer reads, placeholders unfilled: header, body, footer."""
+    components = template.components
+    return {
+        "header": _header_text(components),
+        "body": _body_text(components) or template.body_text,
+        "footer": str(_component(components, "FOOTER").get("text") or ""),
+    }
+
+
 def rendered_text(template: WhatsAppTemplate, parameters: Sequence[str]) -> str:
-    """What the customer sees: the static header, the filled body and the footer."""
-    header = _component(template.components, "HEADER")
-    header_text = str(header.get("text") or "")
-    if str(header.get("format", "TEXT")).upper() != "TEXT":
-        header_text = ""
+    """What the customer sees: the header and the body filled in, and the footer (a URL
+    button's address is not part of the text)."""
+    texts = text_parts(template)
+    values = _values_by_part(template_slots(template.components), parameters)
     parts = [
-        header_text,
-        fill_body(template.body_text, parameters),
-        str(_component(template.components, "FOOTER").get("text") or ""),
+        fill_body(texts["header"], values["header"]),
+        fill_body(texts["body"], values["body"]),
+        texts["footer"],
     ]
     return "\n\n".join(part for part in parts if part.strip())
 
 
 def template_payload(
-    name: str, language: str, parameters: Sequence[str], *, body: str = ""
+    name: str, language: str, parameters: Sequence[str], *, components: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The ``template`` object of a Cloud API send request; ``body``, the template's
-    body text, tells whether its parameters go by name."""
+    """The ``template`` object of a Cloud API send request; ``components``, the
+    template's description, says where each value goes (named ones carry their name)."""
     payload: dict[str, Any] = {"name": name, "language": {"code": language}}
-    if parameters:
-        names = parameter_names(body) if is_named(body) else []
-        values: list[dict[str, str]] = [{"type": "text", "text": value} for value in parameters]
-        for item, parameter_name in zip(values, names, strict=False):
-            item["parameter_name"] = parameter_name
-        payload["components"] = [{"type": "body", "parameters": values}]
+    sent: list[dict[str, Any]] = []
+    slots = template_slots(components)
+    for part in ("header", "body"):
+        values = [
+            _text_parameter(slot, value)
+            for slot, value in zip(slots, parameters, strict=False)
+            if slot.part == part
+        ]
+        if values:
+            sent.append({"type": part, "parameters": values})
+    for slot, value in zip(slots, parameters, strict=False):
+        if slot.part == "button":
+            sent.append(
+                {
+                    "type": "button",
+                    "sub_type": "url",
+                    "index": str(slot.button),
+                    "parameters": [{"type": "text", "text": value}],
+                }
+            )
+    if sent:
+        payload["components"] = sent
     return payload
+
+
+def _text_parameter(slot: Slot, value: str) -> dict[str, str]:
+    parameter = {"type": "text", "text": value}
+    if not slot.key.isdigit():
+        parameter["parameter_name"] = slot.key
+    return parameter
 
 
 def language_label(code: str) -> str:

@@ -130,7 +130,7 @@ class WhatsAppAdapter(MetaAdapter):
                 record.name,
                 record.language,
                 record.parameters,
-                body=template.body_text if template is not None else "",
+                components=template.components if template is not None else [],
             )
             return self._post_message(connection, to, {"type": "template", "template": content})
         return self._send_text(connection, to, message.body_text)

@@ -3,6 +3,7 @@ reply box (offered when the 24-hour window is closed) and the ``wa_language`` fi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -14,8 +15,10 @@ from channels_hub.template_selectors import sendable_templates
 from channels_hub.whatsapp_templates import (
     MAX_PARAMETER_CHARS,
     language_label,
-    parameter_names,
     rendered_text,
+    slot_label,
+    template_slots,
+    text_parts,
 )
 from tickets.models import Channel, Ticket
 from tickets.reply_channels import ReplyChoice
@@ -53,13 +56,18 @@ def template_reply_form(
 
 
 def _choice(found: WhatsAppTemplate) -> dict[str, Any]:
+    slots = [
+        {"label": slot_label(slot), "part": slot.part, "key": slot.key}
+        for slot in template_slots(found.components)
+    ]
     return {
         "value": f"{found.name}:{found.language}",
         "label": f"{found.name} · {language_label(found.language)}",
         "category": found.get_category_display(),
-        "params": found.parameter_count,
         "preview": rendered_text(found, []),
-        "positions": parameter_names(found.body_text),  # 1 … n, or the names in order
+        "texts": text_parts(found),  # the reply box fills these in as the agent types
+        "slots": slots,
+        "slots_json": json.dumps(slots, ensure_ascii=False),
     }
 
 

@@ -17,44 +17,49 @@
   function selected() { return picker.options[picker.selectedIndex]; }
   function inputs() { return Array.prototype.slice.call(box.querySelectorAll('input[name="parameters"]')); }
 
+  // The template's values: [{label, part ("header", "body", "button"), key}], in order.
+  function slotsOf(option) {
+    try { return JSON.parse((option && option.getAttribute("data-slots")) || "[]"); } catch (e) { return []; }
+  }
+
   function renderPreview() {
     var option = selected();
     if (!option) return;
+    var slots = slotsOf(option);
     var values = inputs().map(function (input) { return input.value.trim(); });
-    var names = namesOf(option);
-    preview.textContent = option.getAttribute("data-preview").replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, function (match, key) {
-      var index = names.indexOf(key);
-      return (index >= 0 && values[index]) || match;
-    });
-  }
-
-  // Numbered templates: "1 2 3"; named ones: their names in order ("first_name order_no").
-  function namesOf(option) {
-    var names = (option && option.getAttribute("data-names")) || "";
-    return names ? names.split(" ") : [];
+    function fill(part) {
+      return (option.getAttribute("data-" + part) || "").replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, function (match, key) {
+        for (var i = 0; i < slots.length; i++) {
+          if (slots[i].part === part && slots[i].key === key) return values[i] || match;
+        }
+        return match;
+      });
+    }
+    var parts = [fill("header"), fill("body"), option.getAttribute("data-footer") || ""];
+    preview.textContent = parts.filter(function (part) { return part.trim(); }).join("\n\n");
   }
 
   function renderInputs() {
-    var names = namesOf(selected());
+    var slots = slotsOf(selected());
     var previous = inputs().map(function (input) { return input.value; });
     box.textContent = "";
-    for (var n = 1; n <= names.length; n++) {
+    slots.forEach(function (slot, n) {
       var row = document.createElement("label");
       var name = document.createElement("span");
       name.className = "placeholder";
-      name.textContent = "{{" + names[n - 1] + "}}";
+      name.textContent = slot.label;
       var input = document.createElement("input");
       input.type = "text";
       input.name = "parameters";
       input.required = true;
       input.maxLength = maxChars;
       input.setAttribute("list", "template-suggestions");
-      input.setAttribute("aria-label", (label + " " + names[n - 1]).trim());
-      input.value = previous[n - 1] || "";
+      input.setAttribute("aria-label", (label + " " + slot.label).trim());
+      input.value = previous[n] || "";
       row.appendChild(name);
       row.appendChild(input);
       box.appendChild(row);
-    }
+    });
     renderPreview();
   }
 

@@ -212,7 +212,7 @@ def test_a_list_that_never_ends_is_refused_and_disables_nothing(connection, fake
         {"components": [{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Hi"}]},
         {
             "components": [
-                {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+                {"type": "HEADER", "format": "TEXT", "text": "Order {{1}} {{2}}"},
                 {"type": "BODY", "text": "Hi {{1}}"},
             ]
         },
@@ -221,7 +221,7 @@ def test_a_list_that_never_ends_is_refused_and_disables_nothing(connection, fake
                 {"type": "BODY", "text": "Track it"},
                 {
                     "type": "BUTTONS",
-                    "buttons": [{"type": "URL", "text": "Track", "url": "https://x.cn/{{1}}"}],
+                    "buttons": [{"type": "URL", "text": "Track", "url": "https://x.cn/{{1}}/x"}],
                 },
             ]
         },
@@ -238,8 +238,8 @@ def test_a_list_that_never_ends_is_refused_and_disables_nothing(connection, fake
     ],
     ids=[
         "media-header",
-        "header-parameter",
-        "url-parameter",
+        "two-header-variables",
+        "url-variable-not-at-the-end",
         "named-and-numbered",
         "bad-name",
         "gap",
@@ -247,7 +247,7 @@ def test_a_list_that_never_ends_is_refused_and_disables_nothing(connection, fake
         "otp",
     ],
 )
-def test_templates_needing_more_than_body_parameters_are_kept_but_not_sendable(extra):
+def test_templates_needing_what_omniservice_cannot_fill_are_kept_but_not_sendable(extra):
     data = template_from_graph({**graph_template(), **extra})
 
     assert data is not None and not data.supported
@@ -360,6 +360,65 @@ def test_a_bad_named_parameter_is_refused_by_its_name(connection):
 
     assert refused.value.code == "parameter_empty"
     assert "{{order_no}}" in str(refused.value)
+    assert not Message.objects.filter(direction="outbound").exists()
+
+
+TRACKING_COMPONENTS = [
+    {"type": "HEADER", "format": "TEXT", "text": "订单 {{1}}"},
+    {"type": "BODY", "text": "您好 {{1}}，您的包裹已发出。"},
+    {"type": "FOOTER", "text": "品牌客服"},
+    {
+        "type": "BUTTONS",
+        "buttons": [
+            {"type": "QUICK_REPLY", "text": "谢谢"},
+            {"type": "URL", "text": "查看物流", "url": "https://shop.example.cn/track/{{1}}"},
+        ],
+    },
+]
+
+
+def test_a_text_header_and_a_url_button_take_values_of_their_own(connection, fake_provider):
+    data = template_from_graph(graph_template(components=TRACKING_COMPONENTS))
+    assert data is not None and data.supported and data.parameter_count == 3
+    ticket = whatsapp_ticket(hours_ago=30)
+    stored_template(
+        connection, body=data.body_text, parameter_count=3, components=TRACKING_COMPONENTS
+    )
+    fake_provider.answer("POST", MESSAGES_PATH, sent_answer("wamid.TRACK"))
+
+    message = send_template_reply(
+        ticket=ticket, author=None, choice=order_choice("SO-20931", "李娜", "SF1234567")
+    )
+    deliver_message({"message_id": message.pk})
+
+    (sent,) = fake_provider.received(MESSAGES_PATH)
+    assert sent.json()["template"]["components"] == [
+        {"type": "header", "parameters": [{"type": "text", "text": "SO-20931"}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "李娜"}]},
+        {
+            "type": "button",
+            "sub_type": "url",
+            "index": "1",
+            "parameters": [{"type": "text", "text": "SF1234567"}],
+        },
+    ]
+    message.refresh_from_db()
+    assert message.body_text == "订单 SO-20931\n\n您好 李娜，您的包裹已发出。\n\n品牌客服"
+
+
+def test_a_header_longer_than_metas_limit_once_filled_is_refused(connection):
+    stored_template(
+        connection, body="您好 {{1}}", parameter_count=3, components=TRACKING_COMPONENTS
+    )
+
+    with pytest.raises(TemplateRefused) as refused:
+        send_template_reply(
+            ticket=whatsapp_ticket(hours_ago=30),
+            author=None,
+            choice=order_choice("SO-" + "9" * 60, "李娜", "SF1"),
+        )
+
+    assert refused.value.code == "template_too_long"
     assert not Message.objects.filter(direction="outbound").exists()
 
 

@@ -90,3 +90,36 @@ def test_a_named_templates_inputs_carry_its_parameter_names(
     expect(agent.locator("#template-preview")).to_have_text(
         "Hello Li Na, order {{order_no}} is ready, Li Na."
     )
+
+
+def test_a_header_and_a_url_button_get_inputs_of_their_own(
+    asgi_server, console_page, personas, graph
+):
+    components = [
+        {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+        {"type": "BODY", "text": "Hello {{1}}, your parcel left today."},
+        {
+            "type": "BUTTONS",
+            "buttons": [{"type": "URL", "text": "Track", "url": "https://shop.example/t/{{1}}"}],
+        },
+    ]
+    connection = whatsapp_connection(graph.base_url)
+    stored_template(connection)
+    stored_template(connection, name="tracking", body=components[1]["text"], components=components)
+    ticket = whatsapp_ticket(hours_ago=30, name="Li Na", team=personas.team_a)
+    agent = console_page(personas.agent.user)
+
+    agent.goto(f"{asgi_server.url}/console/tickets/{ticket.pk}/")
+    agent.wait_for_selector(LIVE)
+    agent.select_option("#template-picker", "tracking:zh_CN")
+    expect(agent.locator("#template-params .placeholder")).to_have_text(
+        ["Header {{1}}", "{{1}}", 'Button "Track" {{1}}']
+    )
+    fields = agent.locator("#template-params input[name=parameters]")
+    fields.nth(0).fill("SO-7")
+    fields.nth(1).fill("Li Na")
+
+    preview = agent.locator("#template-preview")
+    expect(preview).to_contain_text("Order SO-7")
+    expect(preview).to_contain_text("Hello Li Na, your parcel left today.")
+    expect(preview).not_to_contain_text("shop.example")
