@@ -66,22 +66,25 @@ def test_agent_sends_a_template_after_the_window(
     assert agent.external_requests == []
 
 
+def pick_template(asgi_server, console_page, personas, graph, name: str, **template):
+    """An agent on a ticket whose window is closed, with template ``name`` picked."""
+    connection = whatsapp_connection(graph.base_url)
+    stored_template(connection)
+    stored_template(connection, name=name, **template)
+    ticket = whatsapp_ticket(hours_ago=30, name="Li Na", team=personas.team_a)
+    agent = console_page(personas.agent.user)
+    agent.goto(f"{asgi_server.url}/console/tickets/{ticket.pk}/")
+    agent.wait_for_selector(LIVE)
+    agent.select_option("#template-picker", f"{name}:zh_CN")
+    return agent
+
+
 def test_a_named_templates_inputs_carry_its_parameter_names(
     asgi_server, console_page, personas, graph
 ):
-    connection = whatsapp_connection(graph.base_url)
-    stored_template(connection)
-    stored_template(
-        connection,
-        name="order_named",
-        body="Hello {{customer_name}}, order {{order_no}} is ready, {{customer_name}}.",
-    )
-    ticket = whatsapp_ticket(hours_ago=30, name="Li Na", team=personas.team_a)
-    agent = console_page(personas.agent.user)
+    body = "Hello {{customer_name}}, order {{order_no}} is ready, {{customer_name}}."
+    agent = pick_template(asgi_server, console_page, personas, graph, "order_named", body=body)
 
-    agent.goto(f"{asgi_server.url}/console/tickets/{ticket.pk}/")
-    agent.wait_for_selector(LIVE)
-    agent.select_option("#template-picker", "order_named:zh_CN")
     expect(agent.locator("#template-params .placeholder")).to_have_text(
         ["{{customer_name}}", "{{order_no}}"]
     )
@@ -103,15 +106,16 @@ def test_a_header_and_a_url_button_get_inputs_of_their_own(
             "buttons": [{"type": "URL", "text": "Track", "url": "https://shop.example/t/{{1}}"}],
         },
     ]
-    connection = whatsapp_connection(graph.base_url)
-    stored_template(connection)
-    stored_template(connection, name="tracking", body=components[1]["text"], components=components)
-    ticket = whatsapp_ticket(hours_ago=30, name="Li Na", team=personas.team_a)
-    agent = console_page(personas.agent.user)
+    agent = pick_template(
+        asgi_server,
+        console_page,
+        personas,
+        graph,
+        "tracking",
+        body=components[1]["text"],
+        components=components,
+    )
 
-    agent.goto(f"{asgi_server.url}/console/tickets/{ticket.pk}/")
-    agent.wait_for_selector(LIVE)
-    agent.select_option("#template-picker", "tracking:zh_CN")
     expect(agent.locator("#template-params .placeholder")).to_have_text(
         ["Header {{1}}", "{{1}}", 'Button "Track" {{1}}']
     )
