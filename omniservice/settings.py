@@ -98,6 +98,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer, cache, broker ----------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
+# Connecting to Redis and each cache command give up after this long: a Redis that hangs
+# (a network partition) must not hold a webhook past the provider's deadline (WeChat:
+# five seconds); the callers that can go on without Redis then do (omniservice.outages).
+REDIS_TIMEOUT_SECONDS = env_int("REDIS_TIMEOUT_MS", 1000, minimum=50) / 1000
 if REDIS_URL:
     # Redis pub/sub (one PUBLISH per group, each process fans out to its own sockets):
     # the sorted-set "core" layer drops events under load and, with redis-py 8's 5 s read
@@ -113,6 +117,10 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "omni"),
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
@@ -133,7 +141,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
 CELERY_TIMEZONE = "UTC"
 # Periodic tasks live in the database (django-celery-beat), editable in the admin; the
 # entries below seed it on beat start and are never overwritten there (omniservice.beat).

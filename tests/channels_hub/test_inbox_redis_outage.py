@@ -8,6 +8,11 @@ after its own window); the beat's sweep threads what no wake-up call announced.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
+
 import pytest
 from django.core.cache import caches
 
@@ -82,3 +87,53 @@ def test_a_drain_that_loses_redis_midway_goes_on_threading_from_postgresql(
     assert (drained.threaded, drained.retried) == (3, 0)
     assert Message.objects.count() == 3
     assert set(InboundDelivery.objects.values_list("state", flat=True)) == {DeliveryState.DONE}
+
+
+@pytest.fixture
+def silent_redis():
+    """A server that accepts connections and never answers: Redis behind a partition."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                accepted.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_a_redis_that_hangs_delays_the_webhook_by_its_timeout_not_forever(
+    client, connection, settings, monkeypatch, silent_redis, django_capture_on_commit_callbacks
+):
+    """Production split (a worker threads): the door reads the connection snapshot's
+    version and sets the drain marker, each giving up after the socket timeout."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": silent_redis,
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    settings.CONFIG_SNAPSHOTS = True
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_signed(client, connection, text_payload(message_id="wamid.hang"))
+    took = time.monotonic() - started
+    caches["default"].close()
+
+    assert response.status_code == 200
+    assert InboundDelivery.objects.get().external_id == "wamid.hang"
+    assert took < 1.5  # two timed-out cache calls, not a TCP connect timeout of minutes
