@@ -24,6 +24,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -287,7 +288,7 @@ def _thread_rows(rows: list[InboundDelivery]) -> Drained:
         return drained
     connections = ChannelConnection.objects.in_bulk({row.connection_id for row in rows})
     stores = stores_by_code({row.payload.get("store_code", "") for row in rows} - {""})
-    remaining = list(rows)
+    remaining = deque(rows)
     while remaining:
         # One pipeline for the live events of what was threaded in the last moment: a
         # console sees each message within LIVE_FLUSH_SECONDS of its commit, not at the
@@ -295,7 +296,7 @@ def _thread_rows(rows: list[InboundDelivery]) -> Drained:
         with realtime.coalesced():
             flush_at = time.monotonic() + LIVE_FLUSH_SECONDS
             while remaining:
-                row = remaining.pop(0)
+                row = remaining.popleft()
                 _thread_row(row, connections.get(row.connection_id), stores, drained)
                 if time.monotonic() >= flush_at:
                     break

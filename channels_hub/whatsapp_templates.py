@@ -90,7 +90,7 @@ def template_from_graph(item: dict[str, Any]) -> TemplateData | None:
         return None
     components = [c for c in item.get("components") or [] if isinstance(c, dict)]
     body = str(_component(components, "BODY").get("text") or "")
-    _count, numbered = parameter_count(body)
+    _count, well_formed = parameter_count(body)
     return TemplateData(
         name=name,
         language=language,
@@ -100,7 +100,7 @@ def template_from_graph(item: dict[str, Any]) -> TemplateData | None:
         ),
         body_text=body,
         parameter_count=len(template_slots(components)),
-        supported=bool(body) and numbered and _fillable(item, components),
+        supported=bool(body) and well_formed and _fillable(item, components),
         components=components,
         provider_id=str(item.get("id") or "")[:64],
     )
@@ -233,21 +233,24 @@ def check_parameters(template: WhatsAppTemplate, parameters: Sequence[str]) -> l
         _check_parameter(position, slot_label(slot), value)
         for position, (slot, value) in enumerate(zip(slots, parameters, strict=True), 1)
     ]
-    values = _values_by_part(slots, cleaned)
-    if len(fill_body(_body_text(template.components), values["body"])) > MAX_BODY_CHARS:
-        raise TemplateRefused(
-            _("Filled in, the template is longer than %(limit)s characters."),
-            code="template_too_long",
-            params={"limit": MAX_BODY_CHARS},
-            fields={"parameters": [_("Shorten the values.")]},
-        )
-    if len(fill_body(_header_text(template.components), values["header"])) > MAX_HEADER_CHARS:
-        raise TemplateRefused(
+    values, texts = _values_by_part(slots, cleaned), text_parts(template)
+    limits = (
+        ("body", MAX_BODY_CHARS, _("Filled in, the template is longer than %(limit)s characters.")),
+        (
+            "header",
+            MAX_HEADER_CHARS,
             _("Filled in, the header is longer than %(limit)s characters."),
-            code="template_too_long",
-            params={"limit": MAX_HEADER_CHARS},
-            fields={"parameters": [_("Shorten the header's value.")]},
-        )
+        ),
+    )
+    for part, limit, too_long in limits:
+        if len(fill_body(texts[part], values[part])) > limit:
+            hint = _("Shorten the values.") if part == "body" else _("Shorten the header's value.")
+            raise TemplateRefused(
+                too_long,
+                code="template_too_long",
+                params={"limit": limit},
+                fields={"parameters": [hint]},
+            )
     return cleaned
 
 

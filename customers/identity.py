@@ -91,14 +91,19 @@ def normalize_email(raw: str) -> str:
     return value
 
 
-def normalize_value(kind: str, raw: Any) -> str:
-    """The canonical form of an identifier, or InvalidIdentity saying why not."""
+def require_known_kind(kind: Any) -> None:
+    """InvalidIdentity unless ``kind`` is one of the identity kinds."""
     if not isinstance(kind, str) or kind not in IDENTITY_KINDS:
         raise InvalidIdentity(
             _("Unknown identity kind %(kind)s."),
             code="unknown_identity_kind",
             params={"kind": kind},
         )
+
+
+def normalize_value(kind: str, raw: Any) -> str:
+    """The canonical form of an identifier, or InvalidIdentity saying why not."""
+    require_known_kind(kind)
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidIdentity(
             _("The %(kind)s identity needs a non-empty text value."),

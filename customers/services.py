@@ -20,12 +20,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.identity import (
-    IDENTITY_KINDS,
     KIND_PRIORITY,
     IdentityClaim,
     is_strong,
     merge_claims,
-    normalize_value,
+    require_known_kind,
 )
 from customers.models import (
     TIER_RANK,
@@ -275,8 +274,7 @@ def resolve_customer(
     if not claims:
         raise DomainError(_("At least one identity is needed."), code="missing_identities")
     for claim in claims:  # claims come normalised; an unknown kind is a caller's bug
-        if claim.kind not in IDENTITY_KINDS:
-            normalize_value(claim.kind, claim.value)  # raises unknown_identity_kind
+        require_known_kind(claim.kind)
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
             with transaction.atomic():

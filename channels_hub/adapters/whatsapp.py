@@ -223,10 +223,17 @@ class WhatsAppAdapter(MetaAdapter):
 def _current_template(
     record: TemplateReply, connection: ChannelConnection | None
 ) -> WhatsAppTemplate | None:
-    """The template as the connection has it now (synced since the reply was queued)."""
+    """The template as the connection has it now (synced since the reply was queued);
+    read once for the delivery's check and its send."""
     if connection is None:
         return None
-    return connection.whatsapp_templates.filter(name=record.name, language=record.language).first()
+    cached = getattr(record, "_current_template", None)
+    if cached is None or cached[0] != connection.pk:
+        template = connection.whatsapp_templates.filter(
+            name=record.name, language=record.language
+        ).first()
+        cached = record._current_template = (connection.pk, template)  # type: ignore[attr-defined]
+    return cached[1]
 
 
 def template_reply_of(message: Message) -> TemplateReply | None:

@@ -29,17 +29,22 @@ pytestmark = pytest.mark.django_db
 DEAD_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing answers
 
 
+def redis_cache_at(location: str) -> dict:
+    """CACHES for a Redis at ``location``, giving up after 0.2 s (REDIS_TIMEOUT_MS)."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+
+
 @pytest.fixture
 def redis_down(settings, monkeypatch):
     """Cache and broker point at a port where nothing listens; call it to bring them back."""
     working_caches = settings.CACHES
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": DEAD_REDIS,
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
+    settings.CACHES = redis_cache_at(DEAD_REDIS)
     settings.CONFIG_SNAPSHOTS = True
     monkeypatch.setattr(outages, "_last_logged", {})  # each outage logs afresh
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
@@ -120,13 +125,7 @@ def test_a_redis_that_hangs_delays_the_webhook_by_its_timeout_not_forever(
     """Production split (a worker threads): the door reads the connection snapshot's
     version and sets the drain marker, each giving up after the socket timeout."""
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": silent_redis,
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
+    settings.CACHES = redis_cache_at(silent_redis)
     settings.CONFIG_SNAPSHOTS = True
     started = time.monotonic()
     with django_capture_on_commit_callbacks(execute=True):
